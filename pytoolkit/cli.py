@@ -1,0 +1,351 @@
+"""The `toolkit` command. Thin by design: parse, validate, hand a playbook to the runner."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from . import __version__, inventory, lab, paths, runner, stack
+from .errors import UsageError
+
+app = typer.Typer(
+    help="Deploy one application stack on bare servers, Docker, or Kubernetes.\n\n"
+    "Example: toolkit bootstrap --mode bare   (targets the built-in lab when -i is omitted)",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+lab_app = typer.Typer(help="The built-in local lab: systemd containers that behave like servers.", no_args_is_help=True)
+inventory_app = typer.Typer(help="Inventory checks.", no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
+app.add_typer(inventory_app, name="inventory")
+
+# Which modes have playbooks today. The others are refused plainly (exit 2), not faked.
+IMPLEMENTED = {"bare"}
+_WORD = re.compile(r"^[A-Za-z0-9_.,:*!&\[\]\-]+$")
+
+# Options shared by every playbook-running command, defined once.
+ModeOpt = Annotated[str, typer.Option("--mode", "-m", help="Deployment mode: bare, docker or k8s.")]
+InventoryOpt = Annotated[
+    Optional[Path],
+    typer.Option("--inventory", "-i", help="Ansible YAML inventory (file or directory). Omit to use the built-in lab."),
+]
+StackOpt = Annotated[
+    Optional[Path], typer.Option("--stack", "-s", help="Stack file. Default: the reference stack (stacks/reference.yml).")
+]
+CheckOpt = Annotated[bool, typer.Option("--check", help="Dry run: report what would change, change nothing.")]
+DiffOpt = Annotated[bool, typer.Option("--diff", help="Show the differences in changed files and templates.")]
+LimitOpt = Annotated[Optional[str], typer.Option("--limit", "-l", help="Only these hosts or groups (Ansible pattern).")]
+TagsOpt = Annotated[Optional[str], typer.Option("--tags", "-t", help="Only tasks with these comma-separated tags.")]
+SkipTagsOpt = Annotated[Optional[str], typer.Option("--skip-tags", help="Skip tasks with these comma-separated tags.")]
+ExtraOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--extra-vars", "-e", help="KEY=VALUE variable for the playbook (repeatable). Never pass secrets here."),
+]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text (live progress and a recap) or json (recap on stdout).")]
+VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More Ansible output (-v to -vvvv).")]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _split(value: str | None, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if not _WORD.match(value):
+        raise UsageError(f"{what} '{value}' holds characters other than letters, digits and , : * ! & - _ . [ ].")
+    return [v for v in value.split(",") if v]
+
+
+def _extra(values: list[str] | None) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise UsageError(f"-e '{item}' is not KEY=VALUE with KEY a variable name.")
+        result[key] = value
+    return result
+
+
+def _options(check: bool, diff: bool, limit: str | None, tags: str | None, skip_tags: str | None,
+             extra: list[str] | None, output: str, verbose: int) -> runner.Options:
+    if output not in ("text", "json"):
+        raise UsageError(f"--output '{output}' is not supported; choose text or json.")
+    _split(limit, "--limit")
+    return runner.Options(check=check, diff=diff, limit=limit,
+                          tags=_split(tags, "--tags"), skip_tags=_split(skip_tags, "--skip-tags"),
+                          extra_vars=_extra(extra), verbosity=verbose, output=output)
+
+
+def _mode(mode: str) -> str:
+    if mode not in inventory.MODES:
+        raise UsageError(f"unknown mode '{mode}'; choose one of {', '.join(inventory.MODES)}.")
+    if mode not in IMPLEMENTED:
+        raise UsageError(
+            f"--mode {mode} is not implemented yet; today only {', '.join(sorted(IMPLEMENTED))} is. "
+            "See the README's 'Modes' section for the plan."
+        )
+    return mode
+
+
+def _target(inventory_file: Path | None, mode: str, tags: list[str] | None, opts: runner.Options) -> Path:
+    """Validate the given inventory, or bring the lab up and use its inventory."""
+    if inventory_file is not None:
+        inv = inventory.load(inventory_file)
+        inventory.check_mode(inv, mode, tags)
+        return inv.path
+    config = lab.plan(None)
+    lab.require_controller(config)
+    if not lab.is_up(lab.load_config()):
+        typer.echo("no -i given and the lab is not up: starting it (toolkit lab up)", err=True)
+        _lab_up(config, opts.output, opts.verbosity)
+    inv = inventory.load(lab.inventory_path())
+    inventory.check_mode(inv, mode, tags)
+    return inv.path
+
+
+def _lab_up(config: dict[str, Any], output: str, verbose: int) -> None:
+    lab.save_config(config)
+    result = runner.run("lab_up.yml", None, lab.extravars(config),
+                        runner.Options(output="text" if output == "text" else "stderr", verbosity=verbose), "lab-up")
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def _run_mode(action: str, mode: str, inventory_file: Path | None, stack_file: Path | None,
+              opts: runner.Options, extra: dict[str, Any] | None = None) -> None:
+    try:
+        mode = _mode(mode)
+        stack_data = stack.load((stack_file or paths.default_stack()).expanduser().resolve())
+        target = _target(inventory_file, mode, opts.tags, opts)
+    except UsageError as exc:
+        _fail(str(exc))
+        return
+    variables = {"toolkit_mode": mode, "toolkit_stack": stack_data, **(extra or {})}
+    result = runner.run(f"{action}_{mode}.yml", target, variables, opts, f"{action}-{mode}")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def bootstrap(
+    mode: ModeOpt = "bare", inventory_file: InventoryOpt = None, stack_file: StackOpt = None,
+    check: CheckOpt = False, diff: DiffOpt = False, limit: LimitOpt = None, tags: TagsOpt = None,
+    skip_tags: SkipTagsOpt = None, extra: ExtraOpt = None, output: OutputOpt = "text", verbose: VerboseOpt = 0,
+) -> None:
+    """Prepare servers from scratch and deploy the stack on them.
+
+    Example: toolkit bootstrap --mode bare -i inventory/example.yml --check --diff
+    """
+    try:
+        opts = _options(check, diff, limit, tags, skip_tags, extra, output, verbose)
+    except UsageError as exc:
+        _fail(str(exc))
+    _run_mode("bootstrap", mode, inventory_file, stack_file, opts)
+
+
+@app.command()
+def deploy(
+    mode: ModeOpt = "bare", inventory_file: InventoryOpt = None, stack_file: StackOpt = None,
+    check: CheckOpt = False, diff: DiffOpt = False, limit: LimitOpt = None,
+    extra: ExtraOpt = None, output: OutputOpt = "text", verbose: VerboseOpt = 0,
+) -> None:
+    """(Re)deploy only the stack's apps on servers that were bootstrapped already.
+
+    Example: toolkit deploy --mode bare -i inventory/prod.yml --limit apps
+    """
+    try:
+        opts = _options(check, diff, limit, "deploy", None, extra, output, verbose)
+    except UsageError as exc:
+        _fail(str(exc))
+    _run_mode("bootstrap", mode, inventory_file, stack_file, opts)
+
+
+@app.command()
+def status(
+    mode: ModeOpt = "bare", inventory_file: InventoryOpt = None, stack_file: StackOpt = None,
+    limit: LimitOpt = None, output: OutputOpt = "text", verbose: VerboseOpt = 0,
+) -> None:
+    """Show the state of the stack's services on every host.
+
+    Example: toolkit status --mode bare -i inventory/prod.yml
+    """
+    try:
+        opts = _options(False, False, limit, None, None, None, output, verbose)
+    except UsageError as exc:
+        _fail(str(exc))
+    _run_mode("status", mode, inventory_file, stack_file, opts)
+
+
+@app.command()
+def reset(
+    mode: ModeOpt = "bare", inventory_file: InventoryOpt = None, stack_file: StackOpt = None,
+    purge_data: Annotated[bool, typer.Option("--purge-data", help="Also delete databases, queues and caches.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    check: CheckOpt = False, limit: LimitOpt = None, output: OutputOpt = "text", verbose: VerboseOpt = 0,
+) -> None:
+    """Stop and remove what the stack installed. Data is kept unless --purge-data.
+
+    Example: toolkit reset --mode bare -i inventory/prod.yml --yes
+    """
+    try:
+        opts = _options(check, False, limit, None, None, None, output, verbose)
+    except UsageError as exc:
+        _fail(str(exc))
+    if not yes and not check:
+        what = "and DELETE its data " if purge_data else ""
+        if not sys.stdin.isatty():
+            _fail("reset removes the stack; pass --yes to confirm when not on a terminal.")
+        typer.confirm(f"Remove the stack {what}from the {mode} hosts?", abort=True)
+    _run_mode("reset", mode, inventory_file, stack_file, opts, {"toolkit_reset_purge_data": purge_data})
+
+
+@app.command()
+def doctor(output: OutputOpt = "text") -> None:
+    """Check the controller: Python, Ansible and its collections, a Docker engine and debootstrap for the lab.
+
+    Example: toolkit doctor
+    """
+    from .doctor import checks
+
+    results = checks()
+    if output == "json":
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            mark = "ok  " if r.ok else ("warn" if not r.required else "FAIL")
+            typer.echo(f"[{mark}] {r.name}: {r.detail}")
+    raise typer.Exit(0 if all(r.ok or not r.required for r in results) else 1)
+
+
+@inventory_app.command("validate")
+def inventory_validate(
+    inventory_file: Annotated[Path, typer.Option("--inventory", "-i", help="Ansible YAML inventory to check.")],
+    mode: ModeOpt = "bare",
+    stack_file: StackOpt = None,
+) -> None:
+    """Check an inventory (and the stack file) for a mode without touching any host.
+
+    Example: toolkit inventory validate -i inventory/example.yml --mode k8s
+    """
+    try:
+        stack.load((stack_file or paths.default_stack()).expanduser().resolve())
+        inv = inventory.load(inventory_file)
+        inventory.check_mode(inv, mode)
+    except UsageError as exc:
+        _fail(str(exc))
+        return
+    groups = ", ".join(f"{g}={len(h)}" for g, h in sorted(inv.groups.items()) if g != "all")
+    typer.echo(f"{inv.path}: valid for --mode {mode}; {len(inv.hosts)} hosts ({groups}).")
+
+
+@lab_app.command("up")
+def lab_up(
+    nodes: Annotated[Optional[int], typer.Option("--nodes", "-n", help="Number of nodes (default: as configured, else 3).")] = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", help="Node profile for all nodes: server or k8s.")] = None,
+    output: OutputOpt = "text", verbose: VerboseOpt = 0,
+) -> None:
+    """Create (or resize) the local lab: nodes, a file server, an image registry, and an inventory.
+
+    Example: toolkit lab up --nodes 3
+    """
+    try:
+        if profile is not None and profile not in lab.PROFILES:
+            raise UsageError(f"--profile '{profile}' is not one of {', '.join(lab.PROFILES)}.")
+        config = lab.plan(nodes, profile)
+        lab.require_controller(config)
+    except UsageError as exc:
+        _fail(str(exc))
+        return
+    _lab_up(config, output, verbose)
+    typer.echo(f"lab is up; inventory: {lab.inventory_path()}", err=True)
+
+
+@lab_app.command("down")
+def lab_down(
+    purge_images: Annotated[bool, typer.Option("--purge-images", help="Also remove the locally built base images.")] = False,
+    output: OutputOpt = "text", verbose: VerboseOpt = 0,
+) -> None:
+    """Remove every container, network, volume and file the lab created, and nothing else.
+
+    Example: toolkit lab down
+    """
+    try:
+        config = lab.load_config() or lab.plan(None)
+        lab.docker_client()
+    except UsageError as exc:
+        _fail(str(exc))
+        return
+    variables = {**lab.extravars(config), "lab_down_remove_images": purge_images}
+    result = runner.run("lab_down.yml", None, variables, runner.Options(output=output, verbosity=verbose), "lab-down")
+    if result.exit_code == 0:
+        lab.config_path().unlink(missing_ok=True)
+    raise typer.Exit(result.exit_code)
+
+
+@lab_app.command("image")
+def lab_image(output: OutputOpt = "text", verbose: VerboseOpt = 0) -> None:
+    """Build the lab's Debian base images (debootstrap, no registry). Molecule scenarios use them.
+
+    Example: toolkit lab image
+    """
+    try:
+        config = lab.load_config() or lab.plan(None)
+        lab.require_controller(config)
+    except UsageError as exc:
+        _fail(str(exc))
+        return
+    result = runner.run("lab_image.yml", None, lab.extravars(config), runner.Options(output=output, verbosity=verbose),
+                        "lab-image")
+    raise typer.Exit(result.exit_code)
+
+
+@lab_app.command("status")
+def lab_status(output: OutputOpt = "text") -> None:
+    """Show the lab's containers, addresses, services and inventory path.
+
+    Example: toolkit lab status --output json
+    """
+    try:
+        found = lab.containers()
+    except UsageError as exc:
+        _fail(str(exc))
+        return
+    info = {
+        "inventory": str(lab.inventory_path()) if (lab.inventory_path() / "hosts.yml").exists() else None,
+        "config": str(lab.config_path()) if lab.config_path().exists() else None,
+        "files_dir": str(lab.files_dir()),
+        "file_server": "http://files:8080/ (lab network), http://127.0.0.1:18080/ (controller)",
+        "registry": "registry:5000 (lab network), 127.0.0.1:15000 (controller)",
+        "containers": found,
+    }
+    if output == "json":
+        print(json.dumps(info, indent=2))
+        return
+    if not found:
+        typer.echo("the lab is down (no containers). Start it with: toolkit lab up")
+        return
+    for c in found:
+        typer.echo(f"{c['container']:<28} {c['kind']:<8} {c['state']:<10} {c['address']:<16} "
+                   f"{c['distribution']:<9} {c['profile']}")
+    for key in ("inventory", "config", "files_dir", "file_server", "registry"):
+        typer.echo(f"{key}: {info[key]}")
+
+
+@app.command()
+def version() -> None:
+    """Print the toolkit version.
+
+    Example: toolkit version
+    """
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,176 @@
+"""The built-in lab: its configuration, and the checks made before its playbooks run.
+
+Creating and removing containers is the lab playbooks' job (roles/lab); this
+module only decides what the lab should look like and whether the controller
+can host it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import paths, yamlfile
+from .errors import UsageError
+
+NAME = "toolkit-lab"
+IMAGE_REPO = "toolkit-lab/debian"
+DISTRIBUTIONS = ("bookworm", "trixie")
+PROFILES = ("server", "k8s")
+GROUPS = ("rdbms", "nosql", "queue", "apps", "control_plane", "workers")
+DEFAULT_NODES = 3
+_NODE_KEYS = {"name", "distribution", "profile", "groups"}
+
+
+def config_path() -> Path:
+    return paths.lab_dir() / "lab.yml"
+
+
+def inventory_path() -> Path:
+    return paths.lab_dir() / "inventory"
+
+
+def files_dir() -> Path:
+    """Served by the lab file server at http://files:8080/ inside the lab network."""
+    return paths.lab_dir() / "files"
+
+
+def default_node(index: int, total: int) -> dict[str, Any]:
+    """node1 carries the data services and the control plane; the others run the apps as workers."""
+    if total == 1:
+        groups = list(GROUPS[:4]) + ["control_plane"]
+    elif index == 1:
+        groups = ["rdbms", "nosql", "queue", "control_plane"]
+    else:
+        groups = ["apps", "workers"]
+    return {"name": f"node{index}", "distribution": "trixie", "profile": "server", "groups": groups}
+
+
+def load_config() -> dict[str, Any] | None:
+    path = config_path()
+    if not path.exists():
+        return None
+    data = yamlfile.load(path, "lab config")
+    validate(data, path)
+    return dict(data)
+
+
+def validate(data: Any, path: Path) -> None:
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list) or not data["nodes"]:
+        raise UsageError(f"lab config {path} must be a mapping with a non-empty 'nodes' list.")
+    seen = set()
+    for i, node in enumerate(data["nodes"]):
+        where = f"lab config {path}: nodes[{i}]"
+        if not isinstance(node, dict) or not isinstance(node.get("name"), str):
+            raise UsageError(f"{where} must be a mapping with a 'name'.")
+        unknown = sorted(set(node) - _NODE_KEYS)
+        if unknown:
+            raise UsageError(f"{where} has unknown key '{unknown[0]}'; allowed: {', '.join(sorted(_NODE_KEYS))}.")
+        if node["name"] in seen:
+            raise UsageError(f"{where}: node name '{node['name']}' is used twice.")
+        seen.add(node["name"])
+        if node.get("distribution", "trixie") not in DISTRIBUTIONS:
+            raise UsageError(f"{where}: distribution must be one of {', '.join(DISTRIBUTIONS)}.")
+        if node.get("profile", "server") not in PROFILES:
+            raise UsageError(f"{where}: profile must be one of {', '.join(PROFILES)}.")
+        bad = [g for g in node.get("groups", []) if g not in GROUPS]
+        if bad:
+            raise UsageError(f"{where}: unknown group '{bad[0]}'; groups: {', '.join(GROUPS)}.")
+
+
+def plan(nodes: int | None, profile: str | None = None) -> dict[str, Any]:
+    """The lab to bring up: the saved config, resized to `nodes` when given.
+
+    Nodes that already exist keep their settings; new ones get defaults.
+    """
+    config = load_config() or {"nodes": []}
+    current = {n["name"]: n for n in config["nodes"]}
+    count = nodes if nodes is not None else (len(current) or DEFAULT_NODES)
+    if count < 1:
+        raise UsageError("--nodes must be at least 1.")
+    wanted = []
+    for i in range(1, count + 1):
+        node = current.get(f"node{i}") or default_node(i, count)
+        if profile:
+            node = {**node, "profile": profile}
+        wanted.append(node)
+    # Keep hand-added nodes with other names only when the count was not given.
+    if nodes is None:
+        wanted += [n for name, n in current.items() if not name.startswith("node")]
+    return {"nodes": wanted}
+
+
+def save_config(config: dict[str, Any]) -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# The lab's nodes. Edit distribution/profile/groups per node, then run `toolkit lab up`.\n"
+    path.write_text(header + yaml.safe_dump(config, sort_keys=False))
+
+
+def extravars(config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "lab_name": NAME,
+        "lab_image_repo": IMAGE_REPO,
+        "lab_state_dir": str(paths.lab_dir()),
+        "lab_cache_dir": str(paths.cache_dir()),
+        "lab_nodes": config["nodes"],
+    }
+
+
+def docker_client() -> Any:
+    """A client for the controller's Docker engine, or a UsageError saying how to start one."""
+    import docker  # imported late: `toolkit --help` should not need the SDK's import time
+
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable engine"
+        raise UsageError(
+            f"the lab needs a running Docker engine and none answered ({type(exc).__name__}). "
+            "Install and start one: `apt-get install -y docker.io` then `systemctl start docker` "
+            "(or, without systemd, `setsid dockerd >/var/log/dockerd.log 2>&1 &`); check with `docker info`."
+        ) from None
+
+
+def require_controller(config: dict[str, Any]) -> None:
+    """Refuse to start when the lab cannot be built here."""
+    client = docker_client()
+    missing = [
+        d for d in {n.get("distribution", "trixie") for n in config["nodes"]} | {"trixie"}
+        if not client.images.list(name=f"{IMAGE_REPO}:{d}")
+    ]
+    if missing and shutil.which("debootstrap") is None:
+        raise UsageError(
+            f"building the lab base image ({', '.join(missing)}) needs debootstrap: `apt-get install -y debootstrap`."
+        )
+
+
+def containers() -> list[dict[str, Any]]:
+    """The lab's containers as they are now: name, kind, state, address."""
+    client = docker_client()
+    found = []
+    for c in client.containers.list(all=True, filters={"label": f"toolkit.lab={NAME}"}):
+        nets = c.attrs.get("NetworkSettings", {}).get("Networks", {})
+        found.append(
+            {
+                "container": c.name,
+                "kind": c.labels.get("toolkit.lab.kind", "?"),
+                "node": c.labels.get("toolkit.lab.node", ""),
+                "state": c.status,
+                "address": (nets.get(NAME) or {}).get("IPAddress", ""),
+                "distribution": c.labels.get("toolkit.lab.distribution", ""),
+                "profile": c.labels.get("toolkit.lab.profile", ""),
+            }
+        )
+    return sorted(found, key=lambda c: c["container"])
+
+
+def is_up(config: dict[str, Any] | None) -> bool:
+    if config is None or not (inventory_path() / "hosts.yml").exists():
+        return False
+    running = {c["node"] for c in containers() if c["kind"] == "node" and c["state"] == "running"}
+    return all(n["name"] in running for n in config["nodes"])

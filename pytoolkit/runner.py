@@ -1,0 +1,147 @@
+"""Run one playbook through ansible-runner, with live progress and a trustworthy result."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from . import paths
+from .progress import Display, Failure, Tracker, recap_table
+
+
+@dataclass
+class Options:
+    """What every playbook-running command accepts."""
+
+    check: bool = False
+    diff: bool = False
+    limit: str | None = None
+    tags: list[str] | None = None
+    skip_tags: list[str] | None = None
+    extra_vars: dict[str, Any] | None = None
+    verbosity: int = 0
+    output: str = "text"  # text | json | stderr
+
+
+@dataclass
+class Result:
+    rc: int
+    status: str
+    duration: float
+    recap: dict[str, dict[str, int]]
+    failures: list[Failure]
+    artifacts: Path
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every host succeeded, 1 when any failed or was unreachable."""
+        bad = any(c["failed"] or c["unreachable"] for c in self.recap.values())
+        return 0 if self.rc == 0 and not bad and self.status == "successful" else 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "rc": self.rc,
+            "exit_code": self.exit_code,
+            "duration_s": round(self.duration, 1),
+            "hosts": self.recap,
+            "failures": [f.as_dict() for f in self.failures],
+            "artifacts": str(self.artifacts),
+        }
+
+
+def _cmdline(opts: Options) -> str:
+    args = []
+    if opts.check:
+        args.append("--check")
+    if opts.diff:
+        args.append("--diff")
+    if opts.limit:
+        args += ["--limit", opts.limit]
+    if opts.tags:
+        args += ["--tags", ",".join(opts.tags)]
+    if opts.skip_tags:
+        args += ["--skip-tags", ",".join(opts.skip_tags)]
+    # ansible-runner splits cmdline with shlex; values above are validated to hold no spaces.
+    return " ".join(args)
+
+
+def run(playbook: str, inventory: Path | None, extravars: dict[str, Any], opts: Options, label: str) -> Result:
+    """Run `playbook` (a name under playbooks/) and return its result. Progress goes to stderr
+    for --output json and to stdout otherwise; the JSON recap is printed by the caller."""
+    content = paths.content_dir()
+    run_dir = paths.runs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-{label}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(run_dir, 0o700)  # events may carry host facts; keep them to the operator
+    envvars = {
+        "ANSIBLE_CONFIG": str(content / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(content / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        # ansible-runner starts ansible-playbook as a process: find the one installed beside us.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+    # "stderr": text progress on stderr, e.g. a lab start inside a --output json run.
+    stream = sys.stderr if opts.output in ("json", "stderr") else sys.stdout
+    tracker = Tracker()
+    started = time.monotonic()
+    kwargs: dict[str, Any] = {
+        "private_data_dir": str(run_dir),
+        "ident": "run",
+        "playbook": str((content / "playbooks" / playbook).resolve()),
+        "extravars": {**extravars, **(opts.extra_vars or {})},
+        "envvars": envvars,
+        "cmdline": _cmdline(opts),
+        "verbosity": opts.verbosity or None,
+        "quiet": True,
+        "project_dir": str(content),
+    }
+    if inventory is not None:
+        kwargs["inventory"] = str(inventory.resolve())
+    display = Display(tracker, stream, echo_results=opts.verbosity > 0 or opts.diff)
+    try:
+        with display:
+            runner = ansible_runner.run(event_handler=display.event, **kwargs)
+        rc = runner.rc if runner.rc is not None else 1
+        status = runner.status or "failed"
+    finally:
+        # env/ is ansible-runner's input scratch (extravars, envvars); the artifacts keep the record.
+        shutil.rmtree(run_dir / "env", ignore_errors=True)
+    result = Result(
+        rc=rc,
+        status=status,
+        duration=time.monotonic() - started,
+        recap=tracker.recap(),
+        failures=tracker.failures,
+        artifacts=run_dir / "artifacts" / "run",
+    )
+    report(result, opts.output, stream)
+    return result
+
+
+def report(result: Result, output: str, stream: Any) -> None:
+    if output == "json":
+        print(json.dumps(result.as_dict(), indent=2), flush=True)
+        return
+    recap_table(result.recap, stream)
+    if result.exit_code and not result.failures:
+        # Nothing failed on a host: Ansible itself stopped (syntax error, missing role...). Show why.
+        out = result.artifacts / "stdout"
+        tail = out.read_text(errors="replace").strip().splitlines()[-15:] if out.exists() else []
+        print("\n".join(tail), file=stream)
+    for failure in result.failures:
+        print(f"FAILED on {failure.host}: task '{failure.task}' (play '{failure.play}'): {failure.message}",
+              file=stream)
+    verdict = "succeeded" if result.exit_code == 0 else "FAILED"
+    print(f"run {verdict} in {result.duration:.1f}s; artifacts: {result.artifacts}", file=stream, flush=True)
