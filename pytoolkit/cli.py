@@ -84,15 +84,18 @@ def _options(check: bool, diff: bool, limit: str | None, tags: str | None, skip_
                           extra_vars=_extra(extra), verbosity=verbose, output=output)
 
 
-def _mode(mode: str) -> str:
+def _known_mode(mode: str) -> str:
     if mode not in inventory.MODES:
         raise UsageError(f"unknown mode '{mode}'; choose one of {', '.join(inventory.MODES)}.")
+    return mode
+
+
+def _implemented(mode: str) -> None:
     if mode not in IMPLEMENTED:
         raise UsageError(
             f"--mode {mode} is not implemented yet; today only {', '.join(sorted(IMPLEMENTED))} is. "
             "See the README's 'Modes' section for the plan."
         )
-    return mode
 
 
 def _target(inventory_file: Path | None, mode: str, tags: list[str] | None, opts: runner.Options) -> Path:
@@ -100,7 +103,9 @@ def _target(inventory_file: Path | None, mode: str, tags: list[str] | None, opts
     if inventory_file is not None:
         inv = inventory.load(inventory_file)
         inventory.check_mode(inv, mode, tags)
+        _implemented(mode)
         return inv.path
+    _implemented(mode)
     config = lab.plan(None)
     lab.require_controller(config)
     if not lab.is_up(lab.load_config()):
@@ -122,7 +127,7 @@ def _lab_up(config: dict[str, Any], output: str, verbose: int) -> None:
 def _run_mode(action: str, mode: str, inventory_file: Path | None, stack_file: Path | None,
               opts: runner.Options, extra: dict[str, Any] | None = None) -> None:
     try:
-        mode = _mode(mode)
+        mode = _known_mode(mode)
         stack_data = stack.load((stack_file or paths.default_stack()).expanduser().resolve())
         target = _target(inventory_file, mode, opts.tags, opts)
     except UsageError as exc:

@@ -34,7 +34,7 @@ def _version(dist: str) -> str | None:
 
 def _collections() -> Check:
     try:
-        import ansible_collections  # type: ignore[import-not-found]
+        import ansible_collections
     except ImportError:
         return Check("collections", False, "the `ansible` package (which ships the collections) is not installed")
     roots = [Path(p) for p in ansible_collections.__path__]

@@ -48,6 +48,7 @@ class Tracker:
     hosts: dict[str, HostCounts] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     final_stats: dict[str, dict[str, int]] | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # what the playbook reported with set_stats
 
     @property
     def elapsed(self) -> float:
@@ -67,6 +68,7 @@ class Tracker:
             return f"TASK {role + ' : ' if role else ''}{self.task}"
         if kind == "playbook_on_stats":
             self.final_stats = _stats(data)
+            self.data = dict((data.get("artifact_data") or {}))
             return None
         if not kind.startswith("runner_on_") or not host:
             return None

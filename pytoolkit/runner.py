@@ -40,6 +40,7 @@ class Result:
     recap: dict[str, dict[str, int]]
     failures: list[Failure]
     artifacts: Path
+    data: dict[str, Any]
 
     @property
     def exit_code(self) -> int:
@@ -56,6 +57,7 @@ class Result:
             "hosts": self.recap,
             "failures": [f.as_dict() for f in self.failures],
             "artifacts": str(self.artifacts),
+            **({"data": self.data} if self.data else {}),
         }
 
 
@@ -125,6 +127,7 @@ def run(playbook: str, inventory: Path | None, extravars: dict[str, Any], opts: 
         recap=tracker.recap(),
         failures=tracker.failures,
         artifacts=run_dir / "artifacts" / "run",
+        data=tracker.data,
     )
     report(result, opts.output, stream)
     return result
@@ -135,6 +138,10 @@ def report(result: Result, output: str, stream: Any) -> None:
         print(json.dumps(result.as_dict(), indent=2), flush=True)
         return
     recap_table(result.recap, stream)
+    services = result.data.get("services") or {}
+    for host in sorted(services):
+        states = ", ".join(f"{unit.removesuffix('.service')}={state}" for unit, state in services[host].items())
+        print(f"{host}: {states or '(no stack service here)'}", file=stream)
     if result.exit_code and not result.failures:
         # Nothing failed on a host: Ansible itself stopped (syntax error, missing role...). Show why.
         out = result.artifacts / "stdout"

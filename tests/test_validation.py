@@ -1,0 +1,192 @@
+"""Bad input is refused with a clear message and exit code 2, before any host is touched.
+
+These run the real CLI (typer's test runner) against real files; nothing is mocked.
+An unreachable address in the inventories proves no host was contacted: a run
+would have created a run directory, and there must be none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pytoolkit.cli import app
+
+runner = CliRunner()
+GOOD_INVENTORY = """
+all:
+  hosts:
+    db1: {ansible_host: 192.0.2.10}
+    app1: {ansible_host: 192.0.2.11}
+  vars:
+    toolkit_rdbms_password: x
+    toolkit_nosql_password: x
+    toolkit_queue_password: x
+  children:
+    rdbms: {hosts: {db1: }}
+    nosql: {hosts: {db1: }}
+    queue: {hosts: {db1: }}
+    apps: {hosts: {app1: }}
+    control_plane: {hosts: {db1: }}
+    workers: {hosts: {app1: }}
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def refused(args: list[str], expect: str, home: Path) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert expect in result.output, result.output
+    assert "Traceback" not in result.output
+    assert not (home / "runs").exists(), "a playbook ran although the input was bad"
+    return result.output
+
+
+def test_unknown_mode(toolkit_home: Path, tmp_path: Path) -> None:
+    inv = write(tmp_path, "inv.yml", GOOD_INVENTORY)
+    refused(["bootstrap", "--mode", "cloud", "-i", str(inv)], "unknown mode 'cloud'", toolkit_home)
+
+
+def test_inventory_missing(toolkit_home: Path, tmp_path: Path) -> None:
+    refused(["bootstrap", "-i", str(tmp_path / "nope.yml")], "does not exist", toolkit_home)
+
+
+def test_inventory_empty(toolkit_home: Path, tmp_path: Path) -> None:
+    refused(["bootstrap", "-i", str(write(tmp_path, "e.yml", ""))], "is empty", toolkit_home)
+
+
+def test_inventory_not_yaml(toolkit_home: Path, tmp_path: Path) -> None:
+    out = refused(["bootstrap", "-i", str(write(tmp_path, "bad.yml", "all:\n  hosts: [\n"))], "not valid YAML",
+                  toolkit_home)
+    assert "line" in out
+
+
+def test_inventory_not_a_mapping(toolkit_home: Path, tmp_path: Path) -> None:
+    refused(["bootstrap", "-i", str(write(tmp_path, "l.yml", "- a\n- b\n"))], "expected a mapping of groups",
+            toolkit_home)
+
+
+def test_duplicate_host_names(toolkit_home: Path, tmp_path: Path) -> None:
+    text = GOOD_INVENTORY.replace("    app1: {ansible_host: 192.0.2.11}\n",
+                                  "    app1: {ansible_host: 192.0.2.11}\n    db1: {ansible_host: 192.0.2.12}\n")
+    refused(["bootstrap", "-i", str(write(tmp_path, "dup.yml", text))], "duplicate key 'db1'", toolkit_home)
+
+
+def test_same_host_two_addresses(toolkit_home: Path, tmp_path: Path) -> None:
+    text = GOOD_INVENTORY.replace("apps: {hosts: {app1: }}", "apps: {hosts: {db1: {ansible_host: 192.0.2.99}}}")
+    refused(["bootstrap", "-i", str(write(tmp_path, "two.yml", text))], "defined twice", toolkit_home)
+
+
+@pytest.mark.parametrize(("mode", "group"), [("bare", "rdbms"), ("bare", "apps")])
+def test_missing_group(toolkit_home: Path, tmp_path: Path, mode: str, group: str) -> None:
+    text = GOOD_INVENTORY.replace(f"    {group}: ", f"    renamed_{group}: ")
+    refused(["bootstrap", "--mode", mode, "-i", str(write(tmp_path, "g.yml", text))],
+            f"needs at least one host in group '{group}'", toolkit_home)
+
+
+def test_k8s_without_control_plane(toolkit_home: Path, tmp_path: Path) -> None:
+    text = GOOD_INVENTORY.replace("    control_plane: ", "    masters: ")
+    inv = str(write(tmp_path, "k.yml", text))
+    refused(["bootstrap", "--mode", "k8s", "-i", inv], "group 'control_plane'", toolkit_home)
+    refused(["inventory", "validate", "--mode", "k8s", "-i", inv], "group 'control_plane'", toolkit_home)
+
+
+def test_k8s_two_control_planes_need_endpoint(toolkit_home: Path, tmp_path: Path) -> None:
+    text = GOOD_INVENTORY.replace("control_plane: {hosts: {db1: }}", "control_plane: {hosts: {db1: , app2: }}")
+    refused(["inventory", "validate", "--mode", "k8s", "-i", str(write(tmp_path, "ha.yml", text))],
+            "k8s_control_plane_endpoint", toolkit_home)
+
+
+def test_missing_secret(toolkit_home: Path, tmp_path: Path) -> None:
+    text = GOOD_INVENTORY.replace("    toolkit_queue_password: x\n", "")
+    inv = str(write(tmp_path, "s.yml", text))
+    refused(["bootstrap", "-i", inv], "toolkit_queue_password", toolkit_home)
+
+
+def test_unimplemented_mode_is_refused_plainly(toolkit_home: Path, tmp_path: Path) -> None:
+    inv = str(write(tmp_path, "inv.yml", GOOD_INVENTORY))
+    refused(["bootstrap", "--mode", "docker", "-i", inv], "not implemented yet", toolkit_home)
+
+
+STACK = """
+name: s
+rdbms: {engine: postgresql, database: shop, user: shop}
+nosql: {engine: redis}
+queue: {engine: rabbitmq}
+apps:
+  - {name: catalog, kind: java, artifact: catalog.jar, port: 8081}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("- just\n- a list\n", "must be a YAML mapping"),
+        (STACK.replace("name: s\n", ""), "required key 'name' is missing"),
+        (STACK.replace("user: shop}", "user: shop, colour: red}"), "unknown key 'rdbms.colour'"),
+        (STACK.replace("port: 8081", "port: http"), "'apps[0].port' must be an integer"),
+        (STACK.replace("engine: redis", "engine: memcached"), "supported: redis"),
+        (STACK.replace("port: 8081}", "port: 8081, java_version: 9}"), "supported: 8, 11, 17, 21"),
+        (STACK.replace("artifact: catalog.jar, ", ""), "'apps[0].artifact' is missing"),
+        (STACK + "  - {name: catalog, kind: node, artifact: f.tgz, port: 3000}\n", "used twice"),
+        (STACK + "  - {name: front, kind: node, artifact: f.tgz, port: 8081}\n", "port 8081"),
+    ],
+)
+def test_bad_stack_file(toolkit_home: Path, tmp_path: Path, text: str, expect: str) -> None:
+    inv = str(write(tmp_path, "inv.yml", GOOD_INVENTORY))
+    stack = str(write(tmp_path, "stack.yml", text))
+    out = refused(["bootstrap", "-i", inv, "--stack", stack], expect, toolkit_home)
+    assert "stack.yml" in out
+
+
+def test_stack_file_missing(toolkit_home: Path, tmp_path: Path) -> None:
+    inv = str(write(tmp_path, "inv.yml", GOOD_INVENTORY))
+    refused(["bootstrap", "-i", inv, "--stack", str(tmp_path / "none.yml")], "does not exist", toolkit_home)
+
+
+def test_bad_extra_vars_and_output(toolkit_home: Path, tmp_path: Path) -> None:
+    inv = str(write(tmp_path, "inv.yml", GOOD_INVENTORY))
+    refused(["bootstrap", "-i", inv, "-e", "novalue"], "KEY=VALUE", toolkit_home)
+    refused(["bootstrap", "-i", inv, "--output", "xml"], "--output 'xml'", toolkit_home)
+    refused(["bootstrap", "-i", inv, "--tags", "a b"], "--tags", toolkit_home)
+
+
+def test_valid_inventory_and_reference_stack(toolkit_home: Path, tmp_path: Path) -> None:
+    inv = str(write(tmp_path, "inv.yml", GOOD_INVENTORY))
+    for mode in ("bare", "docker", "k8s"):
+        result = runner.invoke(app, ["inventory", "validate", "--mode", mode, "-i", inv])
+        assert result.exit_code == 0, result.output
+        assert "valid" in result.output
+
+
+def test_example_inventory_is_valid_for_k8s(toolkit_home: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    result = runner.invoke(app, ["inventory", "validate", "--mode", "k8s", "-i", str(root / "inventory/example.yml")])
+    assert result.exit_code == 0, result.output
+
+
+def test_lab_up_without_docker_engine(toolkit_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    out = refused(["lab", "up", "--nodes", "1"], "needs a running Docker engine", toolkit_home)
+    assert "dockerd" in out
+
+
+def test_lab_config_bad_node(toolkit_home: Path) -> None:
+    (toolkit_home / "lab").mkdir(parents=True)
+    (toolkit_home / "lab" / "lab.yml").write_text("nodes:\n  - {name: n1, distribution: sid}\n")
+    refused(["lab", "up"], "distribution must be one of bookworm, trixie", toolkit_home)
+
+
+def test_every_command_has_an_example() -> None:
+    for args in (["bootstrap"], ["deploy"], ["status"], ["reset"], ["doctor"], ["lab", "up"], ["lab", "down"],
+                 ["lab", "status"], ["lab", "image"], ["inventory", "validate"]):
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0
+        assert "Example: toolkit" in result.output, args
