@@ -1,0 +1,125 @@
+"""End to end, --mode bare on a 3-node lab: bootstrap the reference stack, send an order through
+the Node front, and read it back with real clients from PostgreSQL, Redis and RabbitMQ. Then a
+rerun and a --check run must report zero changed, and the Java services must run on Java 8.
+
+The test suite takes over the built-in lab (`toolkit-lab`) and tears it down when done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import ROOT, toolkit
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+LAB_HOME = Path(os.environ.get("TOOLKIT_HOME") or Path.home() / ".local/share/toolkit")
+
+
+def node_exec(node: str, *cmd: str, env: dict[str, str] | None = None) -> str:
+    args = ["docker", "exec"]
+    for key, value in (env or {}).items():
+        args += ["-e", f"{key}={value}"]
+    out = subprocess.run([*args, f"toolkit-lab-{node}", *cmd], capture_output=True, text=True)
+    assert out.returncode == 0, f"{cmd} on {node}: {out.stdout}{out.stderr}"
+    return out.stdout + out.stderr
+
+
+def secret(name: str) -> str:
+    return (LAB_HOME / "lab" / "secrets" / name).read_text().split()[0]
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=20) as resp:  # noqa: S310 - a lab container address
+        return resp.status, json.loads(resp.read() or b"null")
+
+
+def recap(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def bare_lab(require_docker: None) -> Iterator[dict[str, Any]]:
+    up = toolkit("lab", "up", "--nodes", "3")
+    assert up.returncode == 0, up.stdout + up.stderr
+    build = subprocess.run([str(ROOT / "apps" / "build.sh"), str(LAB_HOME / "lab" / "files")],
+                           capture_output=True, text=True, env={**os.environ, "SKIP_TESTS": "1"})
+    assert build.returncode == 0, build.stdout + build.stderr
+    first = recap(toolkit("bootstrap", "--mode", "bare", "--output", "json"))
+    status = json.loads(toolkit("lab", "status", "--output", "json").stdout)
+    addresses = {c["node"]: c["address"] for c in status["containers"] if c["kind"] == "node"}
+    try:
+        yield {"first": first, "addresses": addresses}
+    finally:
+        toolkit("lab", "down")
+
+
+def test_an_order_travels_through_the_whole_stack(bare_lab: dict[str, Any]) -> None:
+    front = f"http://{bare_lab['addresses']['node2']}:3000"
+    status, products = http("GET", f"{front}/api/products")
+    assert status == 200 and len(products) >= 1
+    status, order = http("POST", f"{front}/api/orders", {"product_id": products[0]["id"], "quantity": 2})
+    assert status == 201, order
+    order_id = int(order["id"])
+
+    # PostgreSQL: the order row, written by orders (and marked billed by billing via the queue).
+    deadline = time.monotonic() + 60
+    while True:
+        row = node_exec("node1", "runuser", "-u", "postgres", "--", "psql", "-d", "shop", "-tAc",
+                        f"select quantity, status from orders where id = {order_id}").strip()
+        if row.endswith("billed") or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert row == "2|billed", row
+    invoice = node_exec("node1", "runuser", "-u", "postgres", "--", "psql", "-d", "shop", "-tAc",
+                        f"select count(*) from invoices where order_id = {order_id}").strip()
+    assert invoice == "1"
+
+    # Redis: the cached order, read with redis-cli (password through the environment, not argv).
+    cached = node_exec("node1", "redis-cli", "--no-auth-warning", "GET", f"order:{order_id}",
+                       env={"REDISCLI_AUTH": secret("nosql")})
+    assert json.loads(cached)["id"] == order_id
+
+    # RabbitMQ: the audit copy of every published order stays in orders.audit.
+    queues = node_exec("node1", "rabbitmqctl", "-q", "list_queues", "-p", "shop", "name", "messages")
+    counts = dict(line.split() for line in queues.strip().splitlines() if line and not line.startswith("name"))
+    assert int(counts["orders.audit"]) >= 1, queues
+
+    # The same order read back through the front, from the billing service.
+    status, bill = http("GET", f"{front}/api/invoices/{order_id}")
+    assert status == 200 and int(bill["order_id"]) == order_id
+
+
+def test_java_services_run_on_java_8(bare_lab: dict[str, Any]) -> None:
+    for node in ("node2", "node3"):
+        assert 'version "1.8.0' in node_exec(node, "java", "-version")
+        for app in ("catalog", "orders", "billing"):
+            pid = node_exec(node, "systemctl", "show", "-p", "MainPID", "--value", f"toolkit-{app}").strip()
+            exe = node_exec(node, "readlink", f"/proc/{pid}/exe").strip()
+            assert "java-8" in exe, f"{app} on {node} runs {exe}"
+
+
+def test_rerun_and_check_report_zero_changed(bare_lab: dict[str, Any]) -> None:
+    for args in (["bootstrap", "--mode", "bare"], ["bootstrap", "--mode", "bare", "--check"]):
+        result = recap(toolkit(*args, "--output", "json"))
+        changed = {h: c["changed"] for h, c in result["hosts"].items() if c["changed"]}
+        assert changed == {}, f"{' '.join(args)} changed: {changed}"
+
+
+def test_status_shows_every_service_running(bare_lab: dict[str, Any]) -> None:
+    result = recap(toolkit("status", "--mode", "bare", "--output", "json"))
+    services = result["data"]["services"]
+    assert services["node1"] == {"postgresql.service": "running", "redis-server.service": "running",
+                                 "rabbitmq-server.service": "running"}
+    for node in ("node2", "node3"):
+        assert set(services[node].values()) == {"running"}, services[node]
