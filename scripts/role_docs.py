@@ -8,6 +8,7 @@ hand-written. Run with --check in CI to fail when a README is stale.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ ROLES = Path(__file__).resolve().parent.parent / "roles"
 
 
 def _cell(value: object) -> str:
-    text = " ".join(value) if isinstance(value, list) else str(value)
+    text = value if isinstance(value, str) else json.dumps(value)
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -31,11 +32,14 @@ def render(role: Path) -> str:
             lines.append(f"\nEntry point `{entry}`:\n")
         lines += ["", "| Variable | Type | Default | Description |", "|---|---|---|---|"]
         for name, opt in sorted((spec.get("options") or {}).items()):
-            default = "**required**" if opt.get("required") else f"`{_cell(opt.get('default', ''))}`"
+            default = "**required**" if opt.get("required") else (
+                f"`{_cell(opt['default'])}`" if "default" in opt else "")
             kind = opt.get("type", "str")
             if "choices" in opt:
                 kind += " (" + ", ".join(str(c) for c in opt["choices"]) + ")"
-            lines.append(f"| `{name}` | {kind} | {default} | {_cell(opt.get('description', ''))} |")
+            desc = opt.get("description", "")
+            desc = " ".join(desc) if isinstance(desc, list) else desc
+            lines.append(f"| `{name}` | {kind} | {default} | {_cell(desc)} |")
     lines.append("")
     lines.append(END)
     return "\n".join(lines)
