@@ -123,3 +123,42 @@ def test_status_shows_every_service_running(bare_lab: dict[str, Any]) -> None:
                                  "rabbitmq-server.service": "running"}
     for node in ("node2", "node3"):
         assert set(services[node].values()) == {"running"}, services[node]
+
+
+def test_roles_are_reusable_by_name_outside_the_project(bare_lab: dict[str, Any], tmp_path: Path) -> None:
+    """A user's own playbook, elsewhere on disk, uses `postgresql` and `java` with documented variables only."""
+    playbook = tmp_path / "site.yml"
+    playbook.write_text(
+        "- hosts: rdbms\n  become: true\n  roles:\n    - role: postgresql\n"
+        "      vars:\n        postgresql_databases: [{name: reuse_check, owner: postgres}]\n"
+        "- hosts: apps\n  become: true\n  roles:\n    - role: java\n      vars:\n        java_version: 8\n"
+    )
+    from conftest import BIN
+
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(LAB_HOME / "lab" / "inventory"), str(playbook)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=1200,
+        env={**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "PATH": f"{BIN}:{os.environ['PATH']}"},
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    listed = node_exec("node1", "runuser", "-u", "postgres", "--", "psql", "-tAc",
+                       "select datname from pg_database where datname = 'reuse_check'")
+    assert listed.strip() == "reuse_check"
+
+
+def test_reset_keeps_data_and_bootstrap_works_again(bare_lab: dict[str, Any]) -> None:
+    before = node_exec("node1", "runuser", "-u", "postgres", "--", "psql", "-d", "shop", "-tAc",
+                       "select count(*) from orders").strip()
+    assert int(before) >= 1
+    reset = recap(toolkit("reset", "--mode", "bare", "--yes", "--output", "json"))
+    assert reset["status"] == "successful"
+    gone = subprocess.run(["docker", "exec", "toolkit-lab-node2", "systemctl", "is-active", "toolkit-orders"],
+                          capture_output=True, text=True)
+    assert gone.stdout.strip() != "active"
+    again = recap(toolkit("bootstrap", "--mode", "bare", "--output", "json"))
+    assert again["status"] == "successful"
+    after = node_exec("node1", "runuser", "-u", "postgres", "--", "psql", "-d", "shop", "-tAc",
+                      "select count(*) from orders").strip()
+    assert after == before, "reset without --purge-data lost orders"
+    status, _ = http("GET", f"http://{bare_lab['addresses']['node3']}:3000/api/products")
+    assert status == 200
