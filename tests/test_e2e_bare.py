@@ -19,7 +19,8 @@ import pytest
 
 from conftest import ROOT, toolkit
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+# One lab at a time: every lab test runs on the same xdist worker, in order.
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.xdist_group("lab")]
 LAB_HOME = Path(os.environ.get("TOOLKIT_HOME") or Path.home() / ".local/share/toolkit")
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from conftest import toolkit
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+# One lab at a time: every lab test runs on the same xdist worker, in order.
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.xdist_group("lab")]
 
 
 def node_exec(node: str, *cmd: str) -> str:
