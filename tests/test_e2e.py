@@ -1,6 +1,11 @@
-"""End to end, --mode bare on a 3-node lab: bootstrap the reference stack, send an order through
-the Node front, and read it back with real clients from PostgreSQL, Redis and RabbitMQ. Then a
-rerun and a --check run must report zero changed, and the Java services must run on Java 8.
+"""End to end on the built-in lab, in order, on one pytest worker (the lab is one shared resource).
+
+1. Foundation: 2 nodes, `bootstrap --mode bare --tags common`, a rerun with zero changes on every
+   host, real state checked inside the nodes, then the lab torn down.
+2. --mode bare on 3 nodes: bootstrap the reference stack, send an order through the Node front and
+   read it back with real clients from PostgreSQL, Redis and RabbitMQ; a rerun and a --check run
+   report zero changed; the Java services run on Java 8; the roles are reusable by name; reset
+   keeps the data and a second bootstrap works.
 
 The test suite takes over the built-in lab (`toolkit-lab`) and tears it down when done.
 """
@@ -17,10 +22,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import ROOT, toolkit
+from conftest import BIN, ROOT, toolkit
 
-# One lab at a time: every lab test runs on the same xdist worker, in order.
-pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.xdist_group("lab")]
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
 LAB_HOME = Path(os.environ.get("TOOLKIT_HOME") or Path.home() / ".local/share/toolkit")
 
 
@@ -47,6 +51,49 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
 def recap(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
     return json.loads(result.stdout)
+
+
+def test_common_on_a_two_node_lab(require_docker: None) -> None:
+    down = toolkit("lab", "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    try:
+        up = toolkit("lab", "up", "--nodes", "2")
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = json.loads(toolkit("lab", "status", "--output", "json").stdout)
+        nodes = [c for c in status["containers"] if c["kind"] == "node"]
+        assert sorted(c["node"] for c in nodes) == ["node1", "node2"]
+        assert all(c["state"] == "running" and c["address"] for c in nodes)
+        services = {c["container"] for c in status["containers"] if c["kind"] == "service"}
+        assert services == {"toolkit-lab-files", "toolkit-lab-registry"}
+
+        first = toolkit("bootstrap", "--mode", "bare", "--tags", "common", "--output", "json")
+        assert first.returncode == 0, first.stdout + first.stderr
+        recap = json.loads(first.stdout)
+        assert recap["status"] == "successful"
+        assert {"node1", "node2"} <= set(recap["hosts"])
+        assert "TASK common" in first.stderr  # progress went to stderr, the JSON alone to stdout
+
+        second = toolkit("bootstrap", "--mode", "bare", "--tags", "common", "--output", "json")
+        assert second.returncode == 0, second.stdout + second.stderr
+        rerun = json.loads(second.stdout)
+        changed = {host: counts["changed"] for host, counts in rerun["hosts"].items() if counts["changed"]}
+        assert changed == {}, f"rerun changed tasks: {changed}"
+
+        # Real state on the nodes.
+        assert "toolkit" in node_exec("node1", "id", "toolkit")
+        assert node_exec("node1", "getent", "passwd", "toolkit").strip().endswith("/usr/sbin/nologin")
+        assert "node2" in node_exec("node1", "getent", "hosts", "node2")
+        assert "node1" in node_exec("node2", "getent", "hosts", "node1")
+        assert node_exec("node2", "cat", "/etc/timezone").strip() == "Etc/UTC"
+    finally:
+        down = toolkit("lab", "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", "label=toolkit.lab=toolkit-lab"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert left == [], "lab down left containers behind"
+    nets = subprocess.run(["docker", "network", "ls", "-q", "--filter", "name=^toolkit-lab$"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert nets == []
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +181,6 @@ def test_roles_are_reusable_by_name_outside_the_project(bare_lab: dict[str, Any]
         "      vars:\n        postgresql_databases: [{name: reuse_check, owner: postgres}]\n"
         "- hosts: apps\n  become: true\n  roles:\n    - role: java\n      vars:\n        java_version: 8\n"
     )
-    from conftest import BIN
-
     result = subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", str(LAB_HOME / "lab" / "inventory"), str(playbook)],
         cwd=tmp_path, capture_output=True, text=True, timeout=1200,
