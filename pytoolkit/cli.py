@@ -6,7 +6,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
@@ -51,7 +51,7 @@ OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text (live progr
 VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More Ansible output (-v to -vvvv).")]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
@@ -76,6 +76,15 @@ def _extra(values: list[str] | None) -> dict[str, Any]:
 
 def _options(check: bool, diff: bool, limit: str | None, tags: str | None, skip_tags: str | None,
              extra: list[str] | None, output: str, verbose: int) -> runner.Options:
+    """The run options, or exit 2 naming the bad one."""
+    try:
+        return _parse_options(check, diff, limit, tags, skip_tags, extra, output, verbose)
+    except UsageError as exc:
+        _fail(str(exc))
+
+
+def _parse_options(check: bool, diff: bool, limit: str | None, tags: str | None, skip_tags: str | None,
+                   extra: list[str] | None, output: str, verbose: int) -> runner.Options:
     if output not in ("text", "json"):
         raise UsageError(f"--output '{output}' is not supported; choose text or json.")
     _split(limit, "--limit")
@@ -151,10 +160,7 @@ def bootstrap(
 
     Example: toolkit bootstrap --mode bare -i inventory/example.yml --check --diff
     """
-    try:
-        opts = _options(check, diff, limit, tags, skip_tags, extra, output, verbose)
-    except UsageError as exc:
-        _fail(str(exc))
+    opts = _options(check, diff, limit, tags, skip_tags, extra, output, verbose)
     _run_mode("bootstrap", mode, inventory_file, stack_file, opts)
 
 
@@ -168,10 +174,7 @@ def deploy(
 
     Example: toolkit deploy --mode bare -i inventory/prod.yml --limit apps
     """
-    try:
-        opts = _options(check, diff, limit, "deploy", None, extra, output, verbose)
-    except UsageError as exc:
-        _fail(str(exc))
+    opts = _options(check, diff, limit, "deploy", None, extra, output, verbose)
     _run_mode("bootstrap", mode, inventory_file, stack_file, opts)
 
 
@@ -184,10 +187,7 @@ def status(
 
     Example: toolkit status --mode bare -i inventory/prod.yml
     """
-    try:
-        opts = _options(False, False, limit, None, None, None, output, verbose)
-    except UsageError as exc:
-        _fail(str(exc))
+    opts = _options(False, False, limit, None, None, None, output, verbose)
     _run_mode("status", mode, inventory_file, stack_file, opts)
 
 
@@ -202,10 +202,7 @@ def reset(
 
     Example: toolkit reset --mode bare -i inventory/prod.yml --yes
     """
-    try:
-        opts = _options(check, False, limit, None, None, None, output, verbose)
-    except UsageError as exc:
-        _fail(str(exc))
+    opts = _options(check, False, limit, None, None, None, output, verbose)
     if not yes and not check:
         what = "and DELETE its data " if purge_data else ""
         if not sys.stdin.isatty():
