@@ -144,7 +144,6 @@ def _run_mode(action: str, mode: str, inventory_file: Path | None, stack_file: P
         target = _target(inventory_file, mode, opts.tags, opts)
     except UsageError as exc:
         _fail(str(exc))
-        return
     variables = {"toolkit_mode": mode, "toolkit_stack": stack_data, **(extra or {})}
     result = runner.run(f"{action}_{mode}.yml", target, variables, opts, f"{action}-{mode}")
     raise typer.Exit(result.exit_code)
@@ -245,7 +244,6 @@ def inventory_validate(
         inventory.check_mode(inv, mode)
     except UsageError as exc:
         _fail(str(exc))
-        return
     groups = ", ".join(f"{g}={len(h)}" for g, h in sorted(inv.groups.items()) if g != "all")
     typer.echo(f"{inv.path}: valid for --mode {mode}; {len(inv.hosts)} hosts ({groups}).")
 
@@ -267,7 +265,6 @@ def lab_up(
         lab.require_controller(config)
     except UsageError as exc:
         _fail(str(exc))
-        return
     _lab_up(config, output, verbose)
     typer.echo(f"lab is up; inventory: {lab.inventory_path()}", err=True)
 
@@ -286,7 +283,6 @@ def lab_down(
         lab.docker_client()
     except UsageError as exc:
         _fail(str(exc))
-        return
     variables = {**lab.extravars(config), "lab_down_remove_images": purge_images}
     result = runner.run("lab_down.yml", None, variables, runner.Options(output=output, verbosity=verbose), "lab-down")
     if result.exit_code == 0:
@@ -305,7 +301,6 @@ def lab_image(output: OutputOpt = "text", verbose: VerboseOpt = 0) -> None:
         lab.require_controller(config)
     except UsageError as exc:
         _fail(str(exc))
-        return
     result = runner.run("lab_image.yml", None, lab.extravars(config), runner.Options(output=output, verbosity=verbose),
                         "lab-image")
     raise typer.Exit(result.exit_code)
@@ -321,7 +316,6 @@ def lab_status(output: OutputOpt = "text") -> None:
         found = lab.containers()
     except UsageError as exc:
         _fail(str(exc))
-        return
     info = {
         "inventory": str(lab.inventory_path()) if (lab.inventory_path() / "hosts.yml").exists() else None,
         "config": str(lab.config_path()) if lab.config_path().exists() else None,

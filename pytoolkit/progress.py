@@ -154,9 +154,10 @@ class Display:
         rendered = (event.get("stdout") or "").strip()
         if self.echo_results and rendered and event.get("event", "").startswith("runner_on_"):
             self._print(rendered)
-        elif line and (self.live is None or not line.startswith("  changed")):
-            if self.live is None or line.startswith(("  FAILED", "  UNREACHABLE", "PLAY")):
-                self._print(f"[{self.tracker.elapsed:6.1f}s] {line}" if self.live is None else line)
+        elif line and self.live is None:
+            self._print(f"[{self.tracker.elapsed:6.1f}s] {line}")
+        elif line and line.startswith(("  FAILED", "  UNREACHABLE", "PLAY")):
+            self._print(line)  # the live screen shows the rest
         if self.live:
             self.live.update(self._render())
         return True
