@@ -22,6 +22,11 @@ DISTRIBUTIONS = ("bookworm", "trixie")
 PROFILES = ("server", "k8s")
 GROUPS = ("rdbms", "nosql", "queue", "apps", "control_plane", "workers")
 DEFAULT_NODES = 3
+# The lab's services as the nodes reach them, and the registry as the controller's engine reaches it
+# (roles/lab/defaults/main.yml).
+FILES_URL = "http://files:8080"
+REGISTRY_ADDRESS = "registry:5000"
+REGISTRY_HOST_ADDRESS = "127.0.0.1:15000"
 _NODE_KEYS = {"name", "distribution", "profile", "groups"}
 
 
@@ -31,6 +36,11 @@ def config_path() -> Path:
 
 def inventory_path() -> Path:
     return paths.lab_dir() / "inventory"
+
+
+def bundle_vars_path() -> Path:
+    """Role variables pointing the lab's nodes at a served Kubernetes bundle (`toolkit bundle serve --lab`)."""
+    return inventory_path() / "group_vars" / "all" / "bundle.yml"
 
 
 def files_dir() -> Path:
@@ -174,3 +184,17 @@ def is_up(config: dict[str, Any] | None) -> bool:
         return False
     running = {c["node"] for c in containers() if c["kind"] == "node" and c["state"] == "running"}
     return all(n["name"] in running for n in config["nodes"])
+
+
+def require_running_services() -> None:
+    """Refuse unless the lab is up: its inventory written and its registry answering."""
+    import urllib.request
+
+    if not (inventory_path() / "hosts.yml").exists():
+        raise UsageError("the lab is not up (no lab inventory): start it with `toolkit lab up --profile k8s`.")
+    try:
+        with urllib.request.urlopen(f"http://{REGISTRY_HOST_ADDRESS}/v2/", timeout=5):  # noqa: S310 - loopback
+            pass
+    except OSError as exc:
+        raise UsageError(f"the lab's registry does not answer on {REGISTRY_HOST_ADDRESS} ({exc}): "
+                         "run `toolkit lab up`.") from None

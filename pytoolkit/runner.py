@@ -142,6 +142,16 @@ def report(result: Result, output: str, stream: Any) -> None:
     for host in sorted(services):
         states = ", ".join(f"{unit.removesuffix('.service')}={state}" for unit, state in services[host].items())
         print(f"{host}: {states or '(no stack service here)'}", file=stream)
+    nodes = result.data.get("nodes") or {}
+    for name in sorted(nodes):
+        node = nodes[name]
+        state = "Ready" if node.get("ready") else "NotReady"
+        print(f"node {name}: {state} {node.get('version', '?')} {node.get('address', '')} ({node.get('roles', '')})",
+              file=stream)
+    pods = result.data.get("pods") or {}
+    for name in sorted(pods):
+        pod = pods[name]
+        print(f"pod {name}: {pod.get('phase', '?')} {pod.get('ready', '?')} on {pod.get('node') or '-'}", file=stream)
     if result.exit_code and not result.failures:
         # Nothing failed on a host: Ansible itself stopped (syntax error, missing role...). Show why.
         out = result.artifacts / "stdout"
