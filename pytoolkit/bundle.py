@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import sys
 from dataclasses import dataclass
 from functools import partial
@@ -23,8 +24,10 @@ from .errors import UsageError
 
 FORMAT = 1
 _VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _REQUIRED = ("format", "kubernetes_version", "arch", "versions", "files", "images")
 _VERSION_KEYS = ("etcd", "coredns", "pause", "crictl", "cni_plugins", "flannel", "flannel_cni_plugin")
+_ANY_ADDRESS = ("0.0.0.0", "::", "")
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,16 @@ class Bundle:
     images: list[tuple[str, str]]  # (upstream reference, archive path under the bundle)
 
 
-def _inside(root: Path, rel: Any, where: str) -> Path:
-    if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in Path(rel).parts:
-        raise UsageError(f"{where}: path '{rel}' must be relative and stay inside the bundle.")
-    return root / rel
+class _Digests:
+    """sha256 of the bundle's files, each read once: the manifest and SHA256SUMS name the same big files."""
+
+    def __init__(self) -> None:
+        self._known: dict[Path, str] = {}
+
+    def __call__(self, path: Path) -> str:
+        if path not in self._known:
+            self._known[path] = _sha256(path)
+        return self._known[path]
 
 
 def _sha256(path: Path) -> str:
@@ -51,10 +60,32 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _inside(root: Path, base: Path, rel: Any, where: str) -> Path:
+    """`base/rel`, refused unless it stays inside the bundle `root` (also through symbolic links)."""
+    if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in Path(rel).parts:
+        raise UsageError(f"{where}: path '{rel}' must be relative and stay inside the bundle.")
+    target = base / rel
+    if not target.resolve().is_relative_to(root):
+        raise UsageError(f"{where}: path '{rel}' leads outside the bundle (symbolic link).")
+    return target
+
+
+def _mapping_list(data: dict[str, Any], key: str, fields: tuple[str, str], where: str) -> list[dict[str, Any]]:
+    entries = data[key]
+    if not isinstance(entries, list):
+        raise UsageError(f"{where}: '{key}' must be a list of {{{', '.join(fields)}}} entries.")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(f), str) for f in fields):
+            raise UsageError(f"{where}: {key}[{i}] must have the text keys {' and '.join(fields)}.")
+    return entries
+
+
 def load(path: Path, verify: bool = True) -> Bundle:
     """The bundle at `path`, validated; with `verify`, every file's checksum is checked too."""
     path = path.expanduser().resolve()
     manifest = path / "manifest.yml"
+    if not path.is_dir():
+        raise UsageError(f"bundle {path} is not a directory.")
     if not manifest.is_file():
         raise UsageError(f"{path} is not a complete bundle (no manifest.yml); build or copy it again.")
     data = yamlfile.load(manifest, "bundle manifest")
@@ -69,94 +100,156 @@ def load(path: Path, verify: bool = True) -> Bundle:
     version = data["kubernetes_version"]
     if not isinstance(version, str) or not _VERSION.match(version):
         raise UsageError(f"{where}: kubernetes_version '{version}' is not of the form vMAJOR.MINOR.PATCH.")
+    if not isinstance(data["arch"], str) or not data["arch"]:
+        raise UsageError(f"{where}: 'arch' must be an architecture name such as amd64.")
     versions = data["versions"]
-    if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
+    if not isinstance(versions, dict) or not all(isinstance(k, str) for k in versions):
         raise UsageError(f"{where}: 'versions' must map component names to version strings.")
+    for key, value in versions.items():
+        if not isinstance(value, str):
+            raise UsageError(f"{where}: versions.{key} must be a string; quote it (\"{value}\").")
     missing = [k for k in _VERSION_KEYS if k not in versions]
     if missing:
         raise UsageError(f"{where}: versions.{missing[0]} is missing.")
+
+    digests = _Digests()
     files: list[tuple[str, str]] = []
-    for i, entry in enumerate(data["files"] or []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-            raise UsageError(f"{where}: files[{i}] must have 'path' and 'sha256'.")
-        target = _inside(path / "files", entry.get("path"), f"{where}: files[{i}]")
+    for i, entry in enumerate(_mapping_list(data, "files", ("path", "sha256"), where)):
+        target = _inside(path, path / "files", entry["path"], f"{where}: files[{i}]")
         if not target.is_file():
             raise UsageError(f"{where}: files[{i}] {entry['path']} is missing from the bundle.")
-        if verify and _sha256(target) != entry["sha256"]:
+        if verify and digests(target) != entry["sha256"].lower():
             raise UsageError(f"bundle {path}: files/{entry['path']} does not match its sha256 in the manifest "
                              "(corrupted or replaced); build or copy the bundle again.")
         files.append((entry["path"], entry["sha256"]))
     images: list[tuple[str, str]] = []
-    for i, entry in enumerate(data["images"] or []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("ref"), str):
-            raise UsageError(f"{where}: images[{i}] must have 'ref' and 'archive'.")
-        archive = _inside(path, entry.get("archive"), f"{where}: images[{i}]")
+    for i, entry in enumerate(_mapping_list(data, "images", ("ref", "archive"), where)):
+        if "@" in entry["ref"] or ":" not in entry["ref"].rpartition("/")[2]:
+            raise UsageError(f"{where}: images[{i}].ref '{entry['ref']}' must be NAME:TAG (as `docker save` names it).")
+        archive = _inside(path, path, entry["archive"], f"{where}: images[{i}]")
         if not archive.is_file():
             raise UsageError(f"{where}: images[{i}] archive {entry['archive']} is missing from the bundle.")
         images.append((entry["ref"], entry["archive"]))
     if verify:
-        _verify_sums(path)
-    return Bundle(path, version, str(data["arch"]), dict(versions), files, images)
+        _verify_sums(path, digests)
+    return Bundle(path, version, data["arch"], dict(versions), files, images)
 
 
-def _verify_sums(path: Path) -> None:
+def _verify_sums(path: Path, digests: _Digests) -> None:
     sums = path / "SHA256SUMS"
     if not sums.is_file():
-        raise UsageError(f"bundle {path}: SHA256SUMS is missing.")
-    for line in sums.read_text().splitlines():
-        digest, _, rel = line.partition("  ")
-        target = _inside(path, rel, f"bundle {path}: SHA256SUMS")
-        if not target.is_file() or _sha256(target) != digest:
+        raise UsageError(f"bundle {path}: SHA256SUMS is missing; build or copy the bundle again.")
+    for number, line in enumerate(sums.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        # sha256sum writes "<digest>  <path>", or "<digest> *<path>" in binary mode.
+        digest, _, rel = line.partition(" ")
+        rel = rel[1:] if rel[:1] in (" ", "*") else rel
+        if not _DIGEST.match(digest.lower()) or not rel:
+            raise UsageError(f"bundle {path}: SHA256SUMS line {number} is not '<sha256>  <path>'.")
+        target = _inside(path, path, rel, f"bundle {path}: SHA256SUMS line {number}")
+        if not target.is_file():
+            raise UsageError(f"bundle {path}: {rel} (listed in SHA256SUMS) is missing; build or copy the bundle again.")
+        if digests(target) != digest.lower():
             raise UsageError(f"bundle {path}: {rel} does not match SHA256SUMS; build or copy the bundle again.")
 
 
 def mirror_path(ref: str) -> str:
-    """Where an upstream image lives in a mirror registry: the reference without its registry host."""
+    """Where an upstream image lives in a mirror registry: the reference without its registry host.
+
+    Docker's rule: the first component names a registry when it holds '.' or ':' or is 'localhost'.
+    """
     first, sep, rest = ref.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
         return rest
     return ref
 
 
+def docker_client() -> Any:
+    """A client for the controller's Docker engine (it loads and pushes the images), or a UsageError."""
+    import docker  # imported late: `toolkit --help` should not need the SDK's import time
+
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable engine"
+        raise UsageError(
+            f"serving a bundle needs a running Docker engine to push its images and none answered "
+            f"({type(exc).__name__}). Install and start one: `apt-get install -y docker.io` then "
+            "`systemctl start docker` (or, without systemd, `setsid dockerd >/var/log/dockerd.log 2>&1 &`); "
+            "check with `docker info`."
+        ) from None
+
+
 def publish_images(bundle: Bundle, registry: str, client: Any) -> list[str]:
-    """Load the bundle's images into the local engine and push them to `registry` under mirror paths."""
+    """Load the bundle's images into the local engine and push them to `registry` under mirror paths.
+
+    A registry over plain HTTP must be in the engine's insecure-registries; loopback ones
+    (127.0.0.1:15000, the lab's) are treated as insecure by Docker already.
+    """
+    import docker.errors
+
     for archive in sorted({a for _, a in bundle.images}):
-        with (bundle.path / archive).open("rb") as handle:
-            client.images.load(handle)
+        try:
+            with (bundle.path / archive).open("rb") as handle:
+                client.images.load(handle)
+        except docker.errors.DockerException as exc:
+            raise UsageError(f"bundle {bundle.path}: the engine could not load {archive} ({exc}); "
+                             "is it a `docker save` archive? Build or copy the bundle again.") from None
     pushed = []
-    for ref, _ in bundle.images:
+    for ref in dict.fromkeys(ref for ref, _ in bundle.images):
         target = f"{registry}/{mirror_path(ref)}"
         repository, _, tag = target.rpartition(":")
-        client.images.get(ref).tag(repository, tag)
-        for line in client.images.push(repository, tag, stream=True, decode=True):
-            if "error" in line:
-                raise UsageError(f"pushing {ref} to {registry} failed: {line['error']}. A registry served over "
-                                 "plain HTTP must be in the Docker engine's insecure-registries (loopback is).")
+        try:
+            client.images.get(ref).tag(repository, tag)
+            for line in client.images.push(repository, tag, stream=True, decode=True):
+                if "error" in line:
+                    raise UsageError(f"pushing {ref} to {registry} failed: {line['error']}. A registry served over "
+                                     "plain HTTP must be in the Docker engine's insecure-registries (loopback is).")
+        except docker.errors.ImageNotFound:
+            raise UsageError(f"bundle {bundle.path}: image {ref} is listed in the manifest but not in its "
+                             "archive; build or copy the bundle again.") from None
+        except docker.errors.DockerException as exc:
+            raise UsageError(f"pushing {ref} to {registry} failed: {exc}.") from None
         pushed.append(target)
     return pushed
 
 
 def publish_files(bundle: Bundle, dest: Path) -> None:
-    """Mirror bundle/files into `dest`: hard links when on one filesystem, copies otherwise."""
+    """Make `dest` mirror bundle/files (with the .sha256 sidecars): hard links on one filesystem, else copies.
+
+    Idempotent: a file already there (the same inode, or a copy of the same size, time and content)
+    is left alone; each new one appears under its name in one step, never half-written.
+    """
     source = bundle.path / "files"
     for root, _dirs, names in os.walk(source):
         for name in names:
             src = Path(root) / name
             target = dest / src.relative_to(source)
+            if target.exists() and _same_file(src, target):
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                if target.stat().st_ino == src.stat().st_ino or _sha256(target) == _sha256(src):
-                    continue
-                target.unlink()
+            partial_target = target.with_name(f".{target.name}.partial")
+            partial_target.unlink(missing_ok=True)
             try:
-                os.link(src, target)
-            except OSError:
-                shutil.copy2(src, target)
+                os.link(src, partial_target)
+            except OSError:  # another filesystem (or one without hard links): copy
+                shutil.copy2(src, partial_target)
+            os.replace(partial_target, target)
+
+
+def _same_file(src: Path, target: Path) -> bool:
+    a, b = src.stat(), target.stat()
+    if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+        return True
+    return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns and _sha256(src) == _sha256(target)
 
 
 def role_vars(bundle: Bundle, files_url: str, registry: str) -> dict[str, Any]:
     """The role variables that point kube_packages, containerd, kubeadm and cni at a served bundle."""
     v = bundle.versions
+    files_url = files_url.rstrip("/")
     return {
         "kube_packages_version": bundle.version,
         "kube_packages_method": "binary",
@@ -174,18 +267,44 @@ def role_vars(bundle: Bundle, files_url: str, registry: str) -> dict[str, Any]:
     }
 
 
-def serve_files(bundle: Bundle, listen: str) -> None:
-    """Serve bundle/files over HTTP in the foreground until interrupted."""
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit():
-        raise UsageError(f"--listen '{listen}' is not ADDRESS:PORT.")
+def parse_listen(listen: str) -> tuple[str, int]:
+    """--listen ADDRESS:PORT as (address, port); an empty address means every address."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--listen '{listen}' is not ADDRESS:PORT (for example 0.0.0.0:8080).")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def files_url(listen: str) -> str:
+    """The URL the files are served under, as --listen names it (0.0.0.0 stands for this server's address)."""
+    host, port = parse_listen(listen)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def is_any_address(listen: str) -> bool:
+    return parse_listen(listen)[0] in _ANY_ADDRESS
+
+
+def file_server(bundle: Bundle, listen: str) -> ThreadingHTTPServer:
+    """An HTTP server for bundle/files, bound to `listen` (so a busy port fails before anything is pushed)."""
+    host, port = parse_listen(listen)
 
     class Handler(SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), partial(Handler, directory=str(bundle.path / "files")))
-    print(f"serving {bundle.path / 'files'} on http://{listen}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        daemon_threads = True
+
+    try:
+        return Server((host, port), partial(Handler, directory=str(bundle.path / "files")))
+    except OSError as exc:
+        raise UsageError(f"cannot serve on --listen {listen}: {exc.strerror or exc}.") from None
+
+
+def serve_forever(server: ThreadingHTTPServer) -> None:
+    """Serve in the foreground until Ctrl-C."""
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -334,9 +334,11 @@ spec:
     kubectl("delete", "service", "web")
 
 
-def test_k8s_rerun_reports_zero_changed(k8s_lab: dict[str, Any]) -> None:
+def test_k8s_rerun_and_check_report_zero_changed(k8s_lab: dict[str, Any]) -> None:
     again = recap(toolkit("bootstrap", "--mode", "k8s", "--output", "json"))
     assert changed_hosts(again) == {}, f"rerun changed tasks: {changed_hosts(again)}"
+    check = recap(toolkit("bootstrap", "--mode", "k8s", "--check", "--output", "json"))
+    assert check["status"] == "successful" and changed_hosts(check) == {}
 
 
 def test_k8s_status_shows_nodes_and_system_pods(k8s_lab: dict[str, Any]) -> None:
