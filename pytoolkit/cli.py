@@ -347,7 +347,8 @@ def bundle_serve(
         if server is not None:
             server.server_close()
         _fail(str(exc))
-    assert server is not None  # mypy: the non-lab path bound it above
+    if server is None:  # unreachable: only the --lab path leaves without a server, and it returned
+        return
     typer.echo(f"serving {found.path / 'files'} on {bundle.files_url(listen)}/ (Ctrl-C stops)", err=True)
     bundle.serve_forever(server)
 
