@@ -71,7 +71,8 @@ def wait_for(url: str, seconds: float = 30) -> bytes:
     deadline = time.monotonic() + seconds
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback test server
+            # A generous timeout: under load a request may wait in the listen backlog until serving starts.
+            with urllib.request.urlopen(url, timeout=15) as response:  # noqa: S310 - loopback test server
                 return bytes(response.read())
         except OSError:
             if time.monotonic() > deadline:
