@@ -390,7 +390,9 @@ def test_serve_pushes_prints_the_variables_and_serves_the_files(image_bundle: tu
     serve = subprocess.Popen([exe, "bundle", "serve", str(root), "--registry", registry,
                               "--listen", f"127.0.0.1:{port}", "--vars-file", str(vars_file)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                             env={**os.environ, "TOOLKIT_HOME": str(tmp_path / "home")})
+                             env={**os.environ, "TOOLKIT_HOME": str(tmp_path / "home")},
+                             # pytest-xdist workers ignore SIGINT and children inherit that: restore it.
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         served = wait_for(f"http://127.0.0.1:{port}/dl.k8s.io/release/v1.35.4/bin/linux/amd64/kubeadm", 120)
         assert served == b"kubeadm-binary"
