@@ -167,23 +167,6 @@ def mirror_path(ref: str) -> str:
     return ref
 
 
-def docker_client() -> Any:
-    """A client for the controller's Docker engine (it loads and pushes the images), or a UsageError."""
-    import docker  # imported late: `toolkit --help` should not need the SDK's import time
-
-    try:
-        client = docker.from_env()
-        client.ping()
-        return client
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable engine"
-        raise UsageError(
-            f"serving a bundle needs a running Docker engine to push its images and none answered "
-            f"({type(exc).__name__}). Install and start one: `apt-get install -y docker.io` then "
-            "`systemctl start docker` (or, without systemd, `setsid dockerd >/var/log/dockerd.log 2>&1 &`); "
-            "check with `docker info`."
-        ) from None
-
-
 def publish_images(bundle: Bundle, registry: str, client: Any) -> list[str]:
     """Load the bundle's images into the local engine and push them to `registry` under mirror paths.
 

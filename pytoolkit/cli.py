@@ -319,7 +319,7 @@ def bundle_serve(
             raise UsageError("--registry HOST:PORT is needed (or --lab to serve to the built-in lab).")
         else:
             server = bundle.file_server(found, listen)  # a bad or busy --listen fails before anything is pushed
-        pushed = bundle.publish_images(found, registry, bundle.docker_client())
+        pushed = bundle.publish_images(found, registry, lab.docker_client("serving a bundle (its images are pushed)"))
         typer.echo(f"pushed {len(pushed)} images to {registry}", err=True)
         if to_lab:
             bundle.publish_files(found, lab.files_dir() / "bundles" / f"k8s-{found.version}")

@@ -130,7 +130,7 @@ def extravars(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def docker_client() -> Any:
+def docker_client(purpose: str = "the lab") -> Any:
     """A client for the controller's Docker engine, or a UsageError saying how to start one."""
     import docker  # imported late: `toolkit --help` should not need the SDK's import time
 
@@ -140,7 +140,7 @@ def docker_client() -> Any:
         return client
     except Exception as exc:  # noqa: BLE001 - any failure here means "no usable engine"
         raise UsageError(
-            f"the lab needs a running Docker engine and none answered ({type(exc).__name__}). "
+            f"{purpose} needs a running Docker engine and none answered ({type(exc).__name__}). "
             "Install and start one: `apt-get install -y docker.io` then `systemctl start docker` "
             "(or, without systemd, `setsid dockerd >/var/log/dockerd.log 2>&1 &`); check with `docker info`."
         ) from None
