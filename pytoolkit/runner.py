@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +62,34 @@ class Result:
         }
 
 
+@dataclass(frozen=True)
+class RunFile:
+    """A file placed in the run directory before the playbook starts (e.g. the normalised stack).
+
+    `name`: a plain file name inside the run directory. `variable`: when set, the extra var that
+    receives the file's absolute path. `mode`: its permissions (the run directory itself is 0700).
+    """
+
+    name: str
+    text: str
+    variable: str | None = None
+    mode: int = 0o600
+
+
+def _place(run_dir: Path, files: Sequence[RunFile]) -> dict[str, str]:
+    """Write `files` into `run_dir`; return the extra vars that name them."""
+    variables: dict[str, str] = {}
+    for file in files:
+        if not file.name or "/" in file.name or file.name in (".", "..", "env", "artifacts", "project"):
+            raise ValueError(f"run file name {file.name!r} is not a plain file name free for ansible-runner")
+        path = run_dir / file.name
+        path.write_text(file.text, encoding="utf-8")
+        os.chmod(path, file.mode)
+        if file.variable:
+            variables[file.variable] = str(path)
+    return variables
+
+
 def _cmdline(opts: Options) -> str:
     args = []
     if opts.check:
@@ -77,13 +106,16 @@ def _cmdline(opts: Options) -> str:
     return " ".join(args)
 
 
-def run(playbook: str, inventory: Path | None, extravars: dict[str, Any], opts: Options, label: str) -> Result:
+def run(playbook: str, inventory: Path | None, extravars: dict[str, Any], opts: Options, label: str,
+        files: Sequence[RunFile] = ()) -> Result:
     """Run `playbook` (a name under playbooks/) and return its result. Progress goes to stderr
-    for --output json and to stdout otherwise; the JSON recap is printed by the caller."""
+    for --output json and to stdout otherwise; the JSON recap is printed by the caller.
+    `files` are written into the run directory first (and kept there as part of the run's record)."""
     content = paths.content_dir()
     run_dir = paths.runs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-{label}"
     run_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(run_dir, 0o700)  # events may carry host facts; keep them to the operator
+    extravars = {**extravars, **_place(run_dir, files)}
     envvars = {
         "ANSIBLE_CONFIG": str(content / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(content / "roles"),

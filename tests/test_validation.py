@@ -8,8 +8,10 @@ would have created a run directory, and there must be none.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from pytoolkit.cli import app
@@ -190,3 +192,34 @@ def test_every_command_has_an_example() -> None:
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0
         assert "Example: toolkit" in result.output, args
+
+
+BAD = Path(__file__).resolve().parent / "data" / "bad"
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = yaml.safe_load((BAD / "index.yml").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c["name"] for c in CORPUS])
+def test_bad_input_corpus(toolkit_home: Path, case: dict[str, Any]) -> None:
+    """Every case of tests/data/bad/index.yml is refused by the real CLI before anything runs."""
+    args = [a.replace("{here}", str(BAD)).replace("{root}", str(ROOT)) for a in case["args"]]
+    result = runner.invoke(app, args)
+    assert result.exit_code == case["exit"], result.output
+    assert case["message"] in result.output, result.output
+    assert case["file"] in result.output, f"the message does not name {case['file']}: {result.output}"
+    assert "Traceback" not in result.output
+    assert not (toolkit_home / "runs").exists(), "a playbook ran although the input was bad"
+
+
+def test_corpus_files_are_all_used() -> None:
+    used = {Path(a.replace("{here}/", "")).name for c in CORPUS for a in c["args"] if "{here}" in a}
+    present = {p.name for p in BAD.glob("*.yml")} - {"index.yml"}
+    assert present == used, f"files without a case: {present - used}; cases without a file: {used - present}"
+
+
+@pytest.mark.parametrize("variant", sorted((ROOT / "stacks").rglob("*.yml")), ids=lambda p: p.name)
+def test_shipped_stacks_are_valid_for_every_mode(toolkit_home: Path, tmp_path: Path, variant: Path) -> None:
+    inv = str(write(tmp_path, "inv.yml", GOOD_INVENTORY))
+    for mode in ("bare", "docker", "k8s"):
+        result = runner.invoke(app, ["inventory", "validate", "--mode", mode, "-i", inv, "--stack", str(variant)])
+        assert result.exit_code == 0, result.output
