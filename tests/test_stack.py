@@ -511,8 +511,9 @@ def test_plugins_import_the_checkout_they_belong_to(tmp_path: Path) -> None:
     for part in ("pytoolkit", "playbooks"):
         shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     code = (
-        "import sys, importlib.util\n"
-        f"sys.path = [p for p in sys.path if p not in ({str(ROOT)!r}, '')]\n"
+        "import os, sys, importlib.util\n"
+        # Hide every installed or checked-out pytoolkit (an editable install may point anywhere).
+        "sys.path = [p for p in sys.path if p and not os.path.isdir(os.path.join(p, 'pytoolkit', 'stack'))]\n"
         "for f in ('filter_plugins/toolkit_stack.py', 'action_plugins/toolkit_preflight.py'):\n"
         f"    spec = importlib.util.spec_from_file_location('p', {str(tmp_path / 'playbooks')!r} + '/' + f)\n"
         "    module = importlib.util.module_from_spec(spec)\n"
@@ -523,3 +524,66 @@ def test_plugins_import_the_checkout_they_belong_to(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(tmp_path / "pytoolkit" / "stack" / "__init__.py")
+
+
+# --- one set of rules: the CLI and a direct ansible-playbook run refuse alike ----------------------
+
+BAD = ROOT / "tests" / "data" / "bad"
+
+
+def ansible_playbook(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=300)
+
+
+@pytest.mark.parametrize(("playbook", "inventory_file", "stack_file"), [
+    ("status_bare.yml", "inventory.yml", "uses-cycle.yml"),
+    ("status_bare.yml", "inventory.yml", "malformed-image.yml"),
+    ("status_bare.yml", "inventory-underscore-host.yml", None),
+    ("status_bare.yml", "inventory-package-nodejs.yml", "two-node-versions.yml"),
+    ("status_k8s.yml", "inventory.yml", "app-without-image.yml"),
+    ("status_k8s.yml", "inventory-two-control-planes.yml", None),
+], ids=lambda v: str(v))
+def test_the_playbooks_refuse_with_the_cli_message(toolkit_home: Path, playbook: str, inventory_file: str,
+                                                   stack_file: str | None) -> None:
+    from typer.testing import CliRunner
+
+    from pytoolkit.cli import app
+
+    mode = playbook.removeprefix("status_").removesuffix(".yml")
+    stack_path = BAD / stack_file if stack_file else ROOT / "stacks" / "reference.yml"
+    cli = CliRunner().invoke(app, ["inventory", "validate", "--mode", mode, "-i", str(BAD / inventory_file),
+                                   "--stack", str(stack_path)])
+    assert cli.exit_code == 2, cli.output
+    message = cli.output.strip().removeprefix("error: ")
+    direct = ansible_playbook("-i", str(BAD / inventory_file), f"playbooks/{playbook}", "--tags", "preflight",
+                              "-e", f"toolkit_stack_file={stack_path}")
+    assert direct.returncode != 0, direct.stdout[-3000:]
+    assert json.dumps(message)[1:-1] in direct.stdout, f"{message}\n---\n{direct.stdout[-3000:]}"
+
+
+def test_cli_writes_the_normalised_stack_into_the_run_directory(toolkit_home: Path, tmp_path: Path) -> None:
+    """A real run reads the stack from the run directory. Only the preflight runs (--tags preflight), and
+    --limit localhost keeps the other plays to this machine (fact gathering only): no host is contacted."""
+    from typer.testing import CliRunner
+
+    from pytoolkit.cli import app
+
+    data = yaml.safe_load((BAD / "inventory.yml").read_text())
+    data["all"]["hosts"]["localhost"] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    (tmp_path / "inv.yml").write_text(yaml.safe_dump(data))
+    variant = ROOT / "stacks" / "variants" / "two-javas.yml"
+    result = CliRunner().invoke(app, ["bootstrap", "--mode", "bare", "-i", str(tmp_path / "inv.yml"),
+                                      "--stack", str(variant), "--tags", "preflight", "--limit", "localhost",
+                                      "--output", "json"])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (toolkit_home / "runs").iterdir()
+    written = run_dir / "stack.yml"
+    assert written.read_text() == stack.to_yaml(stack.load(variant))
+    assert stack.normalise(yaml.safe_load(written.read_text()), "again") == stack.dump(stack.load(variant))
+    events = "\n".join(p.read_text() for p in (run_dir / "artifacts" / "run" / "job_events").glob("*.json"))
+    assert "Check the inventory and the stack for --mode bare" in events
+    assert f"toolkit_stack_file={written}" not in result.output  # passed as an extra var, not on a command line
