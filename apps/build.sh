@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the reference stack's applications and writes the deployable artifacts to one directory:
 #   catalog.jar orders.jar billing.jar   runnable fat jars (Java 8 bytecode, `java -jar X.jar`)
-#   front.tar.gz                         front/ with server.js and its production node_modules
+#   front.tar.gz                         front/ with server.js, upstream.js and its production node_modules
 #   SHA256SUMS                           sha256sum format, for the four files above
 #
 # Usage: apps/build.sh [OUTPUT_DIR]        (default: apps/dist)
@@ -52,7 +52,7 @@ done
 # ---------------------------------------------------------------- Node front
 log "front: npm ci --omit=dev"
 mkdir -p "$stage/front"
-cp -R "$here/front/server.js" "$here/front/package.json" "$here/front/package-lock.json" \
+cp -R "$here/front/server.js" "$here/front/upstream.js" "$here/front/package.json" "$here/front/package-lock.json" \
       "$here/front/public" "$stage/front/"
 (
   cd "$stage/front"

@@ -35,28 +35,30 @@ public final class BillingMain {
     }
 
     public static void main(String[] args) {
+        Service.init("billing");
         WebServer web = new WebServer("billing");
         try {
-            web.start(Env.getInt("PORT", 8083));
-            Db db = Service.database();
+            int port = Env.getInt("PORT", 8083);
+            Db dbConfig = Db.fromEnv();
+            Redis redisConfig = Redis.fromEnv();
+            MessageQueue queueConfig = MessageQueue.fromEnv(false);
+            Service.logWiring(port, "db: " + dbConfig.describe(), "cache: " + redisConfig.describe(),
+                    "queue: " + queueConfig.describe());
+            web.start(port);
+            Service.installShutdown(web);
+            Db db = Service.database(dbConfig);
             Retry.until("schema", 60, () -> {
                 // orders is owned by the orders service; created here too so billing may start first.
                 db.execute(Schema.orders(db), Schema.invoices(db));
                 return null;
             });
-            Redis redis = Service.redis();
-            MessageQueue queue = Service.queue(false);
+            Redis redis = Service.redis(redisConfig);
+            MessageQueue queue = Service.queue(queueConfig);
             BillingMain app = new BillingMain(db, redis);
             web.check("db", db::ping).check("redis", redis::ping).check("queue", queue::ping);
             web.route("GET", "/invoices/([^/]+)", req -> app.invoice(req.param(1)));
             queue.consume(app::bill);
             web.setReady(true);
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                web.stop();
-                queue.close();
-                redis.close();
-                db.close();
-            }));
             LOG.info("billing ready");
         } catch (Throwable e) {
             Service.fail("billing", e);

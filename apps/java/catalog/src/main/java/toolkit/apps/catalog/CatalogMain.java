@@ -42,26 +42,27 @@ public final class CatalogMain {
     }
 
     public static void main(String[] args) {
+        Service.init("catalog");
         WebServer web = new WebServer("catalog");
         try {
-            web.start(Env.getInt("PORT", 8081));
-            Db db = Service.database();
+            int port = Env.getInt("PORT", 8081);
+            Db dbConfig = Db.fromEnv();
+            Redis redisConfig = Redis.fromEnv();
+            Service.logWiring(port, "db: " + dbConfig.describe(), "cache: " + redisConfig.describe());
+            web.start(port);
+            Service.installShutdown(web);
+            Db db = Service.database(dbConfig);
             Retry.until("schema", 60, () -> {
                 db.execute(Schema.products());
                 seed(db);
                 return null;
             });
-            Redis redis = Service.redis();
+            Redis redis = Service.redis(redisConfig);
             CatalogMain app = new CatalogMain(db, redis);
             web.check("db", db::ping).check("redis", redis::ping);
             web.route("GET", "/products", req -> Response.raw(200, app.list()));
             web.route("GET", "/products/([^/]+)", req -> app.one(req.param(1)));
             web.setReady(true);
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                web.stop();
-                redis.close();
-                db.close();
-            }));
             LOG.info("catalog ready");
         } catch (Throwable e) {
             Service.fail("catalog", e);

@@ -28,6 +28,8 @@ public final class Db implements AutoCloseable {
     }
 
     private final String url;
+    private final String user;
+    private final boolean hasPassword;
     private final Properties props = new Properties();
     private final Engine engine;
     private final BlockingQueue<Connection> idle;
@@ -36,12 +38,14 @@ public final class Db implements AutoCloseable {
 
     public Db(String url, String user, String password, int maxConnections) {
         this.url = url;
+        this.user = user;
+        this.hasPassword = password != null;
         if (url.startsWith("jdbc:postgresql:")) {
             engine = Engine.POSTGRESQL;
         } else if (url.startsWith("jdbc:mariadb:") || url.startsWith("jdbc:mysql:")) {
             engine = Engine.MARIADB;
         } else {
-            throw new IllegalArgumentException("DB_URL must start with jdbc:postgresql: or jdbc:mariadb:, got "
+            throw new Env.ConfigException("DB_URL must start with jdbc:postgresql: or jdbc:mariadb:, got "
                     + Env.redact(url));
         }
         if (user != null) {
@@ -62,9 +66,9 @@ public final class Db implements AutoCloseable {
         this.permits = new Semaphore(maxConnections);
     }
 
-    /** Reads DB_URL, DB_USER, DB_PASSWORD (and DB_POOL_SIZE, default 8). */
+    /** Reads DB_URL, DB_USER, DB_PASSWORD (user and password raw), and DB_POOL_SIZE (default 8). */
     public static Db fromEnv() {
-        return new Db(Env.require("DB_URL"), Env.get("DB_USER", null), Env.secret("DB_PASSWORD"),
+        return new Db(Env.require("DB_URL"), Env.raw("DB_USER", null), Env.secret("DB_PASSWORD"),
                 Env.getInt("DB_POOL_SIZE", 8));
     }
 
@@ -73,7 +77,8 @@ public final class Db implements AutoCloseable {
     }
 
     public String describe() {
-        return engine.name().toLowerCase() + " " + Env.redact(url);
+        return engine.name().toLowerCase() + " " + Env.redact(url) + " user=" + (user == null ? "(from URL or none)" : user)
+                + " password=" + (hasPassword ? "set" : "unset");
     }
 
     /** Column definition of a generated BIGINT primary key. */

@@ -65,7 +65,7 @@ public final class KafkaQueue implements MessageQueue {
         ap.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         ap.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 5000);
         ap.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 10000);
-        ap.put(AdminClientConfig.CLIENT_ID_CONFIG, Env.get("SERVICE_NAME", "toolkit-app") + "-admin");
+        ap.put(AdminClientConfig.CLIENT_ID_CONFIG, Service.serviceName() + "-admin");
         AdminClient a = AdminClient.create(ap);
         try {
             Collection<Node> nodes = a.describeCluster().nodes().get(10, TimeUnit.SECONDS);
@@ -86,7 +86,7 @@ public final class KafkaQueue implements MessageQueue {
             pp.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10000);
             pp.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 20000);
             pp.put(ProducerConfig.LINGER_MS_CONFIG, 0);
-            pp.put(ProducerConfig.CLIENT_ID_CONFIG, Env.get("SERVICE_NAME", "toolkit-app"));
+            pp.put(ProducerConfig.CLIENT_ID_CONFIG, Service.serviceName());
             producer = new KafkaProducer<String, String>(pp, new StringSerializer(), new StringSerializer());
         }
     }
@@ -123,7 +123,7 @@ public final class KafkaQueue implements MessageQueue {
         cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 50);
-        cp.put(ConsumerConfig.CLIENT_ID_CONFIG, Env.get("SERVICE_NAME", "toolkit-app"));
+        cp.put(ConsumerConfig.CLIENT_ID_CONFIG, Service.serviceName());
         final KafkaConsumer<String, String> c =
                 new KafkaConsumer<String, String>(cp, new StringDeserializer(), new StringDeserializer());
         c.subscribe(Collections.singletonList(topic));

@@ -1,5 +1,7 @@
 package toolkit.apps.common;
 
+import java.util.List;
+
 /**
  * The order queue, RabbitMQ or Kafka (QUEUE_KIND). Messages are JSON strings.
  * Delivery is at-least-once: consumers must be idempotent.
@@ -38,18 +40,33 @@ public interface MessageQueue extends AutoCloseable {
     void close();
 
     /**
-     * Builds the queue from QUEUE_KIND (rabbitmq | kafka), AMQP_URL, KAFKA_BOOTSTRAP, QUEUE_NAME.
+     * Builds the queue from QUEUE_KIND (rabbitmq | kafka), QUEUE_NAME and the broker wiring:
+     * RabbitMQ AMQP_ADDRESSES, AMQP_USER, AMQP_PASSWORD, AMQP_VHOST (raw values; the deprecated
+     * AMQP_URL only when AMQP_ADDRESSES is unset), Kafka KAFKA_BOOTSTRAP.
      * {@code producer} says whether this service publishes (the Kafka producer is created only then).
      */
     static MessageQueue fromEnv(boolean producer) {
         String kind = Env.get("QUEUE_KIND", "rabbitmq").toLowerCase();
         String name = Env.get("QUEUE_NAME", "orders");
         if (kind.equals("rabbitmq") || kind.equals("amqp")) {
-            return new RabbitQueue(Env.require("AMQP_URL"), name);
+            if (Env.isSet("AMQP_ADDRESSES")) {
+                return new RabbitQueue(Env.hostPorts("AMQP_ADDRESSES", Env.get("AMQP_ADDRESSES", ""), 5672),
+                        Env.raw("AMQP_USER", null), Env.raw("AMQP_PASSWORD", null), Env.raw("AMQP_VHOST", "/"), name);
+            }
+            if (Env.isSet("AMQP_URL")) {
+                return new RabbitQueue(Env.require("AMQP_URL"), name);
+            }
+            throw new Env.ConfigException(
+                    "environment variable AMQP_ADDRESSES is required for QUEUE_KIND=rabbitmq (or the deprecated AMQP_URL)");
         }
         if (kind.equals("kafka")) {
-            return new KafkaQueue(Env.require("KAFKA_BOOTSTRAP"), name, Env.get("KAFKA_GROUP", "billing"), producer);
+            List<Env.HostPort> brokers = Env.hostPorts("KAFKA_BOOTSTRAP", Env.require("KAFKA_BOOTSTRAP"), 9092);
+            StringBuilder bootstrap = new StringBuilder();
+            for (Env.HostPort b : brokers) {
+                bootstrap.append(bootstrap.length() == 0 ? "" : ",").append(b);
+            }
+            return new KafkaQueue(bootstrap.toString(), name, Env.get("KAFKA_GROUP", "billing"), producer);
         }
-        throw new IllegalStateException("QUEUE_KIND must be rabbitmq or kafka, got '" + kind + "'");
+        throw new Env.ConfigException("QUEUE_KIND must be rabbitmq or kafka, got '" + kind + "'");
     }
 }

@@ -1,6 +1,7 @@
 package toolkit.apps.common;
 
 import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.Address;
 import com.rabbitmq.client.BuiltinExchangeType;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
@@ -9,6 +10,8 @@ import com.rabbitmq.client.DefaultConsumer;
 import com.rabbitmq.client.Envelope;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import org.slf4j.Logger;
 
 /**
@@ -16,11 +19,20 @@ import org.slf4j.Logger;
  * (consumed by billing with manual acks) and QUEUE_NAME + ".audit" (never consumed: it keeps a
  * copy of every order so the queue's own tooling can show what was published).
  * Messages are persistent and publishing waits for the broker's confirm.
+ *
+ * <p>Wiring: a list of broker addresses with user, password and vhost given separately (raw values,
+ * never parsed out of a URL); the client connects to the first address that answers and, with
+ * automatic recovery, moves to another one when its broker goes away. The deprecated single
+ * {@code amqp://} URL is still accepted.
  */
 public final class RabbitQueue implements MessageQueue {
     private static final Logger LOG = Log.get(RabbitQueue.class);
 
     private final String uri;
+    private final List<Env.HostPort> addresses;
+    private final String user;
+    private final String password;
+    private final String vhost;
     private final String exchange;
     private final String queue;
     private final String auditQueue;
@@ -28,8 +40,28 @@ public final class RabbitQueue implements MessageQueue {
     private Channel publishChannel;
     private Channel consumeChannel;
 
+    /** Deprecated wiring: one {@code amqp://user:pass@host:port/vhost} URL (URL-encoded parts). */
     public RabbitQueue(String uri, String queueName) {
+        this(uri, null, null, null, null, queueName);
+    }
+
+    /**
+     * @param addresses brokers to try (every node of the cluster)
+     * @param user user name, raw (null: the client default "guest")
+     * @param password password, raw (null: the client default "guest")
+     * @param vhost virtual host, raw (null: "/")
+     */
+    public RabbitQueue(List<Env.HostPort> addresses, String user, String password, String vhost, String queueName) {
+        this(null, addresses, user, password, vhost, queueName);
+    }
+
+    private RabbitQueue(String uri, List<Env.HostPort> addresses, String user, String password, String vhost,
+                        String queueName) {
         this.uri = uri;
+        this.addresses = addresses;
+        this.user = user;
+        this.password = password;
+        this.vhost = vhost == null ? "/" : vhost;
         this.exchange = queueName;
         this.queue = queueName;
         this.auditQueue = queueName + ".audit";
@@ -37,19 +69,33 @@ public final class RabbitQueue implements MessageQueue {
 
     @Override
     public String describe() {
-        return "rabbitmq " + Env.redact(uri) + " exchange=" + exchange + " queues=" + queue + "," + auditQueue;
+        String where = uri != null ? Env.redact(uri) + " (deprecated AMQP_URL)"
+                : "addresses=" + addresses + " user=" + (user == null ? "guest" : user) + " vhost=" + vhost
+                + " password=" + (password == null ? "unset" : "set");
+        return "rabbitmq " + where + " exchange=" + exchange + " queues=" + queue + "," + auditQueue;
     }
 
     @Override
     public synchronized void connect() throws Exception {
         ConnectionFactory f = new ConnectionFactory();
-        f.setUri(uri);
+        if (uri != null) {
+            f.setUri(uri);
+        } else {
+            if (user != null) {
+                f.setUsername(user);
+            }
+            if (password != null) {
+                f.setPassword(password);
+            }
+            f.setVirtualHost(vhost);
+        }
         f.setConnectionTimeout(5000);
         f.setRequestedHeartbeat(30);
         f.setAutomaticRecoveryEnabled(true);
         f.setTopologyRecoveryEnabled(true);
         f.setNetworkRecoveryInterval(3000);
-        Connection c = f.newConnection(Env.get("SERVICE_NAME", "toolkit-app"));
+        String clientName = Service.serviceName();
+        Connection c = uri != null ? f.newConnection(clientName) : f.newConnection(amqpAddresses(), clientName);
         try {
             Channel ch = c.createChannel();
             ch.exchangeDeclare(exchange, BuiltinExchangeType.FANOUT, true);
@@ -70,6 +116,15 @@ public final class RabbitQueue implements MessageQueue {
         }
     }
 
+    /** The broker addresses as the client library's type (every one, in the configured order). */
+    List<Address> amqpAddresses() {
+        List<Address> out = new ArrayList<Address>();
+        for (Env.HostPort hp : addresses) {
+            out.add(new Address(hp.host, hp.port));
+        }
+        return out;
+    }
+
     @Override
     public synchronized void publish(String key, String body) throws Exception {
         if (publishChannel == null || !publishChannel.isOpen()) {
@@ -88,7 +143,7 @@ public final class RabbitQueue implements MessageQueue {
     public synchronized void consume(final Handler handler) throws Exception {
         final Channel ch = connection.createChannel();
         ch.basicQos(Env.getInt("QUEUE_PREFETCH", 16));
-        ch.basicConsume(queue, false, Env.get("SERVICE_NAME", "toolkit-app"), new DefaultConsumer(ch) {
+        ch.basicConsume(queue, false, Service.serviceName(), new DefaultConsumer(ch) {
             @Override
             public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body)
                     throws IOException {

@@ -9,10 +9,12 @@ public final class Redis implements AutoCloseable {
     private final JedisPool pool;
     private final String host;
     private final int port;
+    private final boolean hasPassword;
 
     public Redis(String host, int port, String password) {
         this.host = host;
         this.port = port;
+        this.hasPassword = password != null;
         JedisPoolConfig cfg = new JedisPoolConfig();
         cfg.setMaxTotal(16);
         cfg.setMaxIdle(8);
@@ -29,7 +31,7 @@ public final class Redis implements AutoCloseable {
     }
 
     public String describe() {
-        return "redis " + host + ":" + port;
+        return "redis " + host + ":" + port + " password=" + (hasPassword ? "set" : "unset");
     }
 
     public String get(String key) {

@@ -15,18 +15,33 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 
 /**
  * A minimal JSON HTTP server on top of com.sun.net.httpserver: regex routes, JSON responses,
- * and a GET /health endpoint that runs the registered dependency checks.
+ * {@code GET /live} (liveness: the HTTP loop answers) and {@code GET /health} (readiness: runs
+ * the registered dependency checks).
+ *
+ * <p>Life cycle: STARTING (routes and /health answer 503 with {@code X-Instance-State: starting})
+ * → READY → DRAINING ({@link #drain()}: /health answers 503 "draining", routes are still served but
+ * every response says {@code Connection: close} and {@code X-Instance-State: draining}, so clients
+ * move to other instances) → STOPPED ({@link #stop(int)}: new requests get 503 "draining", in-flight
+ * ones finish, then the listener closes).
  */
 public final class WebServer {
     private static final Logger LOG = Log.get(WebServer.class);
     private static final int MAX_BODY = 1 << 20;
+
+    /** Response header telling clients that this instance is not taking work (starting or draining). */
+    public static final String STATE_HEADER = "X-Instance-State";
+
+    /** Life-cycle state of the instance. */
+    public enum State { STARTING, READY, DRAINING, STOPPED }
 
     /** An incoming request. {@code param(i)} is the i-th regex group of the matched route. */
     public static final class Request {
@@ -94,11 +109,14 @@ public final class WebServer {
     }
 
     private final String name;
-    private final List<Route> routes = new ArrayList<Route>();
+    // Routes are added after start() (the port opens before the dependencies are connected).
+    private final List<Route> routes = new CopyOnWriteArrayList<Route>();
     private final Map<String, Check> checks = new LinkedHashMap<String, Check>();
-    private volatile boolean ready;
+    private volatile State state = State.STARTING;
+    private final AtomicInteger inFlight = new AtomicInteger();
     private HttpServer server;
     private ExecutorService executor;
+    private int port;
 
     public WebServer(String name) {
         this.name = name;
@@ -117,11 +135,38 @@ public final class WebServer {
 
     /** Until this is called, /health answers 503 "starting" and the other routes 503. */
     public void setReady(boolean ready) {
-        this.ready = ready;
+        if (state == State.STARTING || state == State.READY) {
+            state = ready ? State.READY : State.STARTING;
+        }
+    }
+
+    public State state() {
+        return state;
+    }
+
+    /** The port listened on (useful after {@code start(0)}). */
+    public int port() {
+        return port;
+    }
+
+    /** Requests being handled by a route right now. */
+    public int inFlight() {
+        return inFlight.get();
+    }
+
+    /**
+     * Stops reporting ready: /health answers 503 "draining"; requests are still served (each
+     * response closes its connection and carries {@code X-Instance-State: draining}).
+     */
+    public void drain() {
+        if (state != State.STOPPED) {
+            state = State.DRAINING;
+        }
     }
 
     public void start(int port) throws IOException {
         server = HttpServer.create(new InetSocketAddress(port), 128);
+        this.port = server.getAddress().getPort();
         executor = Executors.newFixedThreadPool(Env.getInt("HTTP_THREADS", 16));
         server.setExecutor(executor);
         server.createContext("/", new HttpHandler() {
@@ -131,35 +176,89 @@ public final class WebServer {
             }
         });
         server.start();
-        LOG.info("{} listening on port {}", name, port);
+        LOG.info("{} listening on port {}", name, this.port);
     }
 
-    public void stop() {
+    /**
+     * Stops taking work: new requests get 503 "draining" (clients retry them elsewhere: they were
+     * certainly not processed), requests already in a handler finish (up to {@code graceSeconds}),
+     * then the listener and every connection close. Returns once the server is closed.
+     */
+    public void stop(int graceSeconds) {
+        state = State.STOPPED;
+        long start = System.nanoTime();
+        long deadline = start + graceSeconds * 1_000_000_000L;
+        // Let requests racing with the state change (and clients that just learnt it) settle:
+        // at least 500 ms of 503 answers before the port closes.
+        long earliest = start + 500_000_000L;
+        try {
+            while (System.nanoTime() < deadline && (inFlight.get() > 0 || System.nanoTime() < earliest)) {
+                Thread.sleep(50);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (inFlight.get() > 0) {
+            LOG.warn("{}: {} request(s) still running after {} s, closing anyway", name, inFlight.get(), graceSeconds);
+        }
         if (server != null) {
-            server.stop(1);
+            server.stop(0);
         }
         if (executor != null) {
             executor.shutdown();
             try {
-                executor.awaitTermination(5, TimeUnit.SECONDS);
+                executor.awaitTermination(2, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
         }
     }
 
+    /** Stops at once (in-flight requests get up to 1 s). */
+    public void stop() {
+        stop(1);
+    }
+
     private void dispatch(HttpExchange ex) throws IOException {
+        // Counted from the first moment so that stop() waits for every request that saw the old state.
+        inFlight.incrementAndGet();
+        try {
+            handleExchange(ex);
+        } finally {
+            inFlight.decrementAndGet();
+        }
+    }
+
+    private void handleExchange(HttpExchange ex) throws IOException {
         Response resp;
         String method = ex.getRequestMethod().toUpperCase();
         String path = ex.getRequestURI().getPath();
         if (path.length() > 1 && path.endsWith("/")) {
             path = path.substring(0, path.length() - 1);
         }
+        State st = state;
+        boolean probe = method.equals("GET") || method.equals("HEAD");
+        String refused = null; // "starting" / "draining" when the request was turned away unprocessed
         try {
-            if (path.equals("/health") && (method.equals("GET") || method.equals("HEAD"))) {
-                resp = health();
+            if (path.equals("/live") && probe) {
+                resp = Response.json(200, Json.obj("status", "alive"));
+            } else if (path.equals("/health") && probe) {
+                resp = health(st);
+            } else if (st == State.STOPPED) {
+                refused = "draining";
+                resp = Response.error(503, name + " is draining");
             } else {
-                resp = route(ex, method, path);
+                Route r = find(method, path);
+                if (r == null) {
+                    resp = pathKnown(path) ? Response.error(405, "method not allowed") : Response.error(404, "not found");
+                } else if (st == State.STARTING) {
+                    refused = "starting";
+                    resp = Response.error(503, name + " is starting");
+                } else {
+                    Matcher m = r.pattern.matcher(path);
+                    m.matches();
+                    resp = r.handler.handle(new Request(method, path, readBody(ex), m));
+                }
             }
         } catch (Json.ParseException e) {
             resp = Response.error(400, "invalid JSON: " + e.getMessage());
@@ -169,6 +268,16 @@ public final class WebServer {
         }
         byte[] bytes = resp.body.getBytes(StandardCharsets.UTF_8);
         ex.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
+        State now = state;
+        if (refused != null) {
+            ex.getResponseHeaders().set(STATE_HEADER, refused);
+        } else if (now != State.READY) {
+            ex.getResponseHeaders().set(STATE_HEADER, now == State.STARTING ? "starting" : "draining");
+        }
+        if (now == State.DRAINING || now == State.STOPPED) {
+            // No keep-alive to an instance that is going away: the next request opens a new connection.
+            ex.getResponseHeaders().set("Connection", "close");
+        }
         try {
             if (method.equals("HEAD")) {
                 ex.sendResponseHeaders(resp.status, -1);
@@ -181,34 +290,35 @@ public final class WebServer {
         } finally {
             ex.close();
         }
-        if (!path.equals("/health")) {
+        if (!path.equals("/health") && !path.equals("/live")) {
             LOG.info("{} {} -> {}", method, path, resp.status);
         }
     }
 
-    private Response route(HttpExchange ex, String method, String path) throws Exception {
-        boolean pathMatched = false;
+    private Route find(String method, String path) {
         for (Route r : routes) {
-            Matcher m = r.pattern.matcher(path);
-            if (!m.matches()) {
-                continue;
+            if (r.method.equals(method) && r.pattern.matcher(path).matches()) {
+                return r;
             }
-            pathMatched = true;
-            if (!r.method.equals(method)) {
-                continue;
-            }
-            if (!ready) {
-                return Response.error(503, name + " is starting");
-            }
-            String body = readBody(ex);
-            return r.handler.handle(new Request(method, path, body, m));
         }
-        return pathMatched ? Response.error(405, "method not allowed") : Response.error(404, "not found");
+        return null;
     }
 
-    private Response health() {
-        if (!ready) {
+    private boolean pathKnown(String path) {
+        for (Route r : routes) {
+            if (r.pattern.matcher(path).matches()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private Response health(State st) {
+        if (st == State.STARTING) {
             return Response.json(503, Json.obj("status", "starting"));
+        }
+        if (st != State.READY) {
+            return Response.json(503, Json.obj("status", "draining"));
         }
         List<String> failed = new ArrayList<String>();
         Map<String, Object> errors = new LinkedHashMap<String, Object>();

@@ -16,6 +16,7 @@ import toolkit.apps.common.Redis;
 import toolkit.apps.common.Retry;
 import toolkit.apps.common.Schema;
 import toolkit.apps.common.Service;
+import toolkit.apps.common.Upstream;
 import toolkit.apps.common.WebServer;
 import toolkit.apps.common.WebServer.Request;
 import toolkit.apps.common.WebServer.Response;
@@ -31,46 +32,45 @@ public final class OrdersMain {
     private final Db db;
     private final Redis redis;
     private final MessageQueue queue;
-    private final String catalogUrl = trimSlash(Env.get("CATALOG_URL", "http://localhost:8081"));
+    private final Upstream catalog;
     private final int cacheTtl = Env.getInt("ORDER_CACHE_TTL_SECONDS", 86400);
 
-    OrdersMain(Db db, Redis redis, MessageQueue queue) {
+    OrdersMain(Db db, Redis redis, MessageQueue queue, Upstream catalog) {
+        this.catalog = catalog;
         this.db = db;
         this.redis = redis;
         this.queue = queue;
     }
 
     public static void main(String[] args) {
+        Service.init("orders");
         WebServer web = new WebServer("orders");
         try {
-            web.start(Env.getInt("PORT", 8082));
-            Db db = Service.database();
+            int port = Env.getInt("PORT", 8082);
+            Db dbConfig = Db.fromEnv();
+            Redis redisConfig = Redis.fromEnv();
+            MessageQueue queueConfig = MessageQueue.fromEnv(true);
+            Upstream catalog = Upstream.fromEnv("catalog", "http://localhost:8081");
+            Service.logWiring(port, "db: " + dbConfig.describe(), "cache: " + redisConfig.describe(),
+                    "queue: " + queueConfig.describe(), "calls: " + catalog.describe());
+            web.start(port);
+            Service.installShutdown(web);
+            Db db = Service.database(dbConfig);
             Retry.until("schema", 60, () -> {
                 db.execute(Schema.orders(db));
                 return null;
             });
-            Redis redis = Service.redis();
-            MessageQueue queue = Service.queue(true);
-            OrdersMain app = new OrdersMain(db, redis, queue);
-            LOG.info("catalog: {}", app.catalogUrl);
+            Redis redis = Service.redis(redisConfig);
+            MessageQueue queue = Service.queue(queueConfig);
+            OrdersMain app = new OrdersMain(db, redis, queue, catalog);
             web.check("db", db::ping).check("redis", redis::ping).check("queue", queue::ping);
             web.route("POST", "/orders", app::create);
             web.route("GET", "/orders/([^/]+)", req -> app.get(req.param(1)));
             web.setReady(true);
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                web.stop();
-                queue.close();
-                redis.close();
-                db.close();
-            }));
             LOG.info("orders ready");
         } catch (Throwable e) {
             Service.fail("orders", e);
         }
-    }
-
-    private static String trimSlash(String url) {
-        return url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
     }
 
     Response create(Request req) throws Exception {
@@ -87,7 +87,7 @@ public final class OrdersMain {
         // 1. price it with catalog
         HttpJson.Result r;
         try {
-            r = HttpJson.get(catalogUrl + "/products/" + productId);
+            r = catalog.get("/products/" + productId);
         } catch (IOException e) {
             LOG.warn("catalog unreachable: {}", Retry.describe(e));
             return Response.error(502, "catalog unreachable");
