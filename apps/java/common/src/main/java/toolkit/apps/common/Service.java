@@ -42,7 +42,7 @@ public final class Service {
     public static void logWiring(int port, String... parts) {
         StringBuilder b = new StringBuilder();
         b.append(app).append(" (SERVICE_NAME=").append(serviceName()).append(") port=").append(port);
-        b.append(" drain=").append(drainSeconds()).append("s");
+        b.append(" drain=").append(drainSeconds()).append("s java=").append(System.getProperty("java.version"));
         for (String p : parts) {
             b.append("; ").append(p);
         }

@@ -247,13 +247,14 @@ public final class WebServer {
             } else if (st == State.STOPPED) {
                 refused = "draining";
                 resp = Response.error(503, name + " is draining");
+            } else if (st == State.STARTING) {
+                // before the routes are registered too: never a 404 from an instance that is starting
+                refused = "starting";
+                resp = Response.error(503, name + " is starting");
             } else {
                 Route r = find(method, path);
                 if (r == null) {
                     resp = pathKnown(path) ? Response.error(405, "method not allowed") : Response.error(404, "not found");
-                } else if (st == State.STARTING) {
-                    refused = "starting";
-                    resp = Response.error(503, name + " is starting");
                 } else {
                     Matcher m = r.pattern.matcher(path);
                     m.matches();

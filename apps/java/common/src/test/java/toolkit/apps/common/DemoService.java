@@ -33,7 +33,6 @@ public final class DemoService {
             }
             Service.logWiring(port);
             web.start(port);
-            System.out.println("PORT=" + web.port());
             Service.installShutdown(web);
             web.route("GET", "/x", req -> Response.json(200, Json.obj("ok", true)));
             web.route("GET", "/slow", req -> {
@@ -43,6 +42,8 @@ public final class DemoService {
             if (mode.equals("ready")) {
                 web.setReady(true);
             }
+            System.out.println("PORT=" + web.port()); // the test starts here
+
         } catch (Throwable e) {
             Service.fail("demo", e);
         }

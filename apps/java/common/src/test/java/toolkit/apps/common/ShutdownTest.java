@@ -160,6 +160,10 @@ public class ShutdownTest {
         String[] x = get(child.url("/x"));
         assertEquals("503", x[0]);
         assertEquals("starting", x[1]);
+        // a route that is not registered yet is not a 404 while starting
+        x = get(child.url("/registered-later"));
+        assertEquals("503", x[0]);
+        assertEquals("starting", x[1]);
         long t0 = System.nanoTime();
         child.process.destroy();
         assertEquals(child.out(), 0, child.waitFor(10));
