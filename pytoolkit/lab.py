@@ -7,7 +7,10 @@ can host it.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +19,26 @@ import yaml
 from . import paths, yamlfile
 from .errors import UsageError
 
-NAME = "toolkit-lab"
+# One machine may run several labs side by side (tests, helpers): TOOLKIT_LAB_NAME names the lab (prefix
+# of its containers, networks and volumes) and TOOLKIT_LAB_PORT_OFFSET shifts its loopback ports.
+NAME = os.environ.get("TOOLKIT_LAB_NAME", "toolkit-lab")
+_PORT_OFFSET = int(os.environ.get("TOOLKIT_LAB_PORT_OFFSET", "0") or 0)
 IMAGE_REPO = "toolkit-lab/debian"
 DISTRIBUTIONS = ("bookworm", "trixie")
 PROFILES = ("server", "k8s")
+CONNECTIONS = ("ssh", "docker")
 GROUPS = ("rdbms", "nosql", "queue", "apps", "control_plane", "workers")
 DEFAULT_NODES = 3
-# The lab's services as the nodes reach them, and the registry as the controller's engine reaches it
+# The lab's services as the nodes reach them, and as the controller reaches them on loopback
 # (roles/lab/defaults/main.yml).
 FILES_URL = "http://files:8080"
 REGISTRY_ADDRESS = "registry:5000"
-REGISTRY_HOST_ADDRESS = "127.0.0.1:15000"
-_NODE_KEYS = {"name", "distribution", "profile", "groups"}
+FILES_HOST_PORT = 18080 + _PORT_OFFSET
+REGISTRY_HOST_PORT = 15000 + _PORT_OFFSET
+REGISTRY_HOST_ADDRESS = f"127.0.0.1:{REGISTRY_HOST_PORT}"
+_NODE_KEYS = {"name", "distribution", "profile", "groups", "networks"}
+_TOP_KEYS = {"nodes", "connection"}
+_NETWORK = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 
 def config_path() -> Path:
@@ -68,9 +79,28 @@ def load_config() -> dict[str, Any] | None:
     return dict(data)
 
 
+def ssh_dir() -> Path:
+    """The lab's ssh key (id_ed25519, 0600) and known_hosts, written by `lab up`."""
+    return paths.lab_dir() / "ssh"
+
+
+def network_name(short: str) -> str:
+    """Docker network of a lab network short name from lab.yml: `lab` is the lab's own, N is NAME-N."""
+    return NAME if short == "lab" else f"{NAME}-{short}"
+
+
 def validate(data: Any, path: Path) -> None:
+    """Refuse a lab config (lab.yml) that the lab playbooks could not build, naming the key.
+
+    Raises UsageError. `data` is the loaded YAML document.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list) or not data["nodes"]:
         raise UsageError(f"lab config {path} must be a mapping with a non-empty 'nodes' list.")
+    unknown_top = sorted(set(data) - _TOP_KEYS)
+    if unknown_top:
+        raise UsageError(f"lab config {path} has unknown key '{unknown_top[0]}'; allowed: {', '.join(sorted(_TOP_KEYS))}.")
+    if data.get("connection", "ssh") not in CONNECTIONS:
+        raise UsageError(f"lab config {path}: connection must be one of {', '.join(CONNECTIONS)}.")
     seen = set()
     for i, node in enumerate(data["nodes"]):
         where = f"lab config {path}: nodes[{i}]"
@@ -89,6 +119,11 @@ def validate(data: Any, path: Path) -> None:
         bad = [g for g in node.get("groups", []) if g not in GROUPS]
         if bad:
             raise UsageError(f"{where}: unknown group '{bad[0]}'; groups: {', '.join(GROUPS)}.")
+        networks = node.get("networks", ["lab"])
+        if not isinstance(networks, list) or not networks or not all(
+                isinstance(n, str) and _NETWORK.match(n) for n in networks):
+            raise UsageError(f"{where}: networks must be a non-empty list of lab network names "
+                             "(lowercase letters, digits, '-'), such as [lab].")
 
 
 def plan(nodes: int | None, profile: str | None = None) -> dict[str, Any]:
@@ -110,12 +145,14 @@ def plan(nodes: int | None, profile: str | None = None) -> dict[str, Any]:
     # Keep hand-added nodes with other names only when the count was not given.
     if nodes is None:
         wanted += [n for name, n in current.items() if not name.startswith("node")]
-    return {"nodes": wanted}
+    return {**{k: v for k, v in config.items() if k != "nodes"}, "nodes": wanted}
 
 
 def save_config(config: dict[str, Any]) -> None:
     path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True)
+        path.parent.chmod(0o700)  # it will hold the lab's ssh key and secrets
     header = "# The lab's nodes. Edit distribution/profile/groups per node, then run `toolkit lab up`.\n"
     path.write_text(header + yaml.safe_dump(config, sort_keys=False))
 
@@ -127,6 +164,9 @@ def extravars(config: dict[str, Any]) -> dict[str, Any]:
         "lab_state_dir": str(paths.lab_dir()),
         "lab_cache_dir": str(paths.cache_dir()),
         "lab_nodes": config["nodes"],
+        "lab_connection": config.get("connection", "ssh"),
+        "lab_file_server_host_port": FILES_HOST_PORT,
+        "lab_registry_host_port": REGISTRY_HOST_PORT,
     }
 
 
@@ -146,9 +186,64 @@ def docker_client(purpose: str = "the lab") -> Any:
         ) from None
 
 
+def require_private_dir() -> None:
+    """Refuse a lab directory other users can enter: it holds the lab's ssh key and secrets.
+
+    Raises UsageError naming the directory, its mode and the fix.
+    """
+    directory = paths.lab_dir()
+    if not directory.exists():
+        return
+    info = directory.stat()
+    if info.st_uid != os.getuid():
+        raise UsageError(f"lab directory {directory} belongs to another user (uid {info.st_uid}); "
+                         "it holds the lab's ssh key and secrets. Set TOOLKIT_HOME to a directory of your own.")
+    if info.st_mode & 0o077:
+        raise UsageError(f"lab directory {directory} is open to other users (mode {stat.filemode(info.st_mode)}); "
+                         f"it holds the lab's ssh key and secrets. Make it private: chmod 700 {directory}")
+
+
+def require_ssh_tools(config: dict[str, Any]) -> None:
+    """Refuse when the controller lacks ssh-keygen (the lab's key) or, for ssh labs, the ssh client."""
+    needed = ["ssh-keygen"] + (["ssh"] if config.get("connection", "ssh") == "ssh" else [])
+    missing = [tool for tool in needed if shutil.which(tool) is None]
+    if missing:
+        raise UsageError(f"the lab needs {' and '.join(missing)} on this machine (its nodes are reached over ssh "
+                         "with a per-lab key): `apt-get install -y openssh-client`.")
+
+
+def require_internal_networks(config: dict[str, Any], client: Any) -> None:
+    """Refuse a node that would sit on a Docker network with a route off the machine.
+
+    The lab creates its networks internal; a same-named network that exists, is not internal and
+    was not created by this lab (an operator's override) would give the node a route out.
+    """
+    for node in config["nodes"]:
+        for short in node.get("networks", ["lab"]):
+            name = network_name(short)
+            found = client.networks.list(names=[name])
+            net = next((n for n in found if n.name == name), None)
+            if net is None:
+                continue
+            attrs = net.attrs
+            ours = (attrs.get("Labels") or {}).get("toolkit.lab") == NAME
+            if not attrs.get("Internal") and not ours:
+                raise UsageError(
+                    f"lab node {node['name']} would join Docker network {name}, which is not internal and was not "
+                    "created by the lab: the node would have a route off the lab. Remove that network "
+                    f"(docker network rm {name}) or use another network name in {config_path()}.")
+
+
 def require_controller(config: dict[str, Any]) -> None:
-    """Refuse to start when the lab cannot be built here."""
+    """Refuse to start when the lab cannot be built here: no Docker engine, no debootstrap for a
+    missing base image, no ssh tools, a lab directory others can read, or a network with a route out.
+
+    Raises UsageError with the fix.
+    """
+    require_private_dir()
+    require_ssh_tools(config)
     client = docker_client()
+    require_internal_networks(config, client)
     missing = [
         d for d in {n.get("distribution", "trixie") for n in config["nodes"]} | {"trixie"}
         if not client.images.list(name=f"{IMAGE_REPO}:{d}")
@@ -164,14 +259,16 @@ def containers() -> list[dict[str, Any]]:
     client = docker_client()
     found = []
     for c in client.containers.list(all=True, filters={"label": f"toolkit.lab={NAME}"}):
-        nets = c.attrs.get("NetworkSettings", {}).get("Networks", {})
+        nets: dict[str, dict[str, Any]] = c.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
+        primary: dict[str, Any] = nets.get(NAME) or next(iter(nets.values()), {})
         found.append(
             {
                 "container": c.name,
                 "kind": c.labels.get("toolkit.lab.kind", "?"),
                 "node": c.labels.get("toolkit.lab.node", ""),
                 "state": c.status,
-                "address": (nets.get(NAME) or {}).get("IPAddress", ""),
+                "address": primary.get("IPAddress", ""),
+                "networks": sorted(nets),
                 "distribution": c.labels.get("toolkit.lab.distribution", ""),
                 "profile": c.labels.get("toolkit.lab.profile", ""),
             }
