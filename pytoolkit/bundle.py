@@ -3,16 +3,20 @@
 A bundle is a directory for one Kubernetes version: `manifest.yml` (written last, so its presence
 marks a complete bundle), `SHA256SUMS`, `files/` laid out as the official download sites lay them
 out, and `images/` holding `docker save` archives of images named by their upstream references.
+Besides Kubernetes itself it carries the cluster add-ons (`addons:` in the manifest): storage
+(local-path-provisioner), metrics (metrics-server) and logs (VictoriaLogs with vlagent).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import socket
 import sys
+import tarfile
 from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -24,12 +28,28 @@ import yaml
 from . import yamlfile
 from .errors import UsageError
 
-FORMAT = 1
+# Format 2 added the cluster add-ons; a format-1 bundle lacks them and is refused (build it again).
+FORMAT = 2
 _VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
-_REQUIRED = ("format", "kubernetes_version", "arch", "versions", "files", "images")
+_REQUIRED = ("format", "kubernetes_version", "arch", "versions", "addons", "files", "images")
 _VERSION_KEYS = ("etcd", "coredns", "pause", "crictl", "cni_plugins", "flannel", "flannel_cni_plugin")
+# Each add-on (named as the role that deploys it) and the images it needs, by their key in the manifest.
+ADDONS: dict[str, tuple[str, ...]] = {
+    "local_path_provisioner": ("provisioner", "helper"),
+    "metrics_server": ("server",),
+    "victorialogs": ("server", "agent"),
+}
 _ANY_ADDRESS = ("0.0.0.0", "::", "")
+
+
+@dataclass(frozen=True)
+class Addon:
+    """One cluster add-on of a bundle: its upstream version, images and upstream manifests."""
+
+    version: str
+    images: dict[str, str]  # key (ADDONS) -> upstream reference, one of the bundle's images
+    manifests: list[str]  # upstream manifests shipped in the bundle: paths under files/
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,7 @@ class Bundle:
     versions: dict[str, str]
     files: list[tuple[str, str]]  # (path under files/, sha256)
     images: list[tuple[str, str]]  # (upstream reference, archive path under the bundle)
+    addons: dict[str, Addon]
 
 
 class _Digests:
@@ -94,11 +115,13 @@ def load(path: Path, verify: bool = True) -> Bundle:
     where = f"bundle manifest {manifest}"
     if not isinstance(data, dict):
         raise UsageError(f"{where} must be a YAML mapping.")
+    if data.get("format", FORMAT) != FORMAT:  # first: an older bundle also lacks newer keys
+        older = " (a bundle without the cluster add-ons: build or fill it again)" if data["format"] == 1 else ""
+        raise UsageError(f"{where}: format {data['format']!r} is not supported{older}; "
+                         f"this toolkit reads format {FORMAT}.")
     for key in _REQUIRED:
         if key not in data:
             raise UsageError(f"{where}: required key '{key}' is missing.")
-    if data["format"] != FORMAT:
-        raise UsageError(f"{where}: format {data['format']!r} is not supported (this toolkit reads format {FORMAT}).")
     version = data["kubernetes_version"]
     if not isinstance(version, str) or not _VERSION.match(version):
         raise UsageError(f"{where}: kubernetes_version '{version}' is not of the form vMAJOR.MINOR.PATCH.")
@@ -132,9 +155,84 @@ def load(path: Path, verify: bool = True) -> Bundle:
         if not archive.is_file():
             raise UsageError(f"{where}: images[{i}] archive {entry['archive']} is missing from the bundle.")
         images.append((entry["ref"], entry["archive"]))
+    addons = _addons(data["addons"], {p for p, _ in files}, {r for r, _ in images}, where)
     if verify:
         _verify_sums(path, digests)
-    return Bundle(path, version, data["arch"], dict(versions), files, images)
+        _verify_archives(path, images)
+    return Bundle(path, version, data["arch"], dict(versions), files, images, addons)
+
+
+def _addons(data: Any, files: set[str], images: set[str], where: str) -> dict[str, Addon]:
+    """The manifest's `addons:` section, each add-on's images among `images:` and manifests among `files:`."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: 'addons' must map add-on names ({', '.join(ADDONS)}) to their entries.")
+    addons: dict[str, Addon] = {}
+    for name, keys in ADDONS.items():
+        at = f"{where}: addons.{name}"
+        entry = data.get(name)
+        if not isinstance(entry, dict):
+            raise UsageError(f"{at} is missing; the bundle was built without that add-on: build or fill it again.")
+        version = entry.get("version")
+        if not isinstance(version, str) or not version:
+            raise UsageError(f"{at}.version must be the add-on's version as a string (for example v1.2.3).")
+        refs = entry.get("images")
+        if not isinstance(refs, dict):
+            raise UsageError(f"{at}.images must map {', '.join(keys)} to image references.")
+        for key in keys:
+            ref = refs.get(key)
+            if not isinstance(ref, str) or not ref:
+                raise UsageError(f"{at}.images.{key} is missing.")
+            if ref not in images:
+                raise UsageError(f"{at}.images.{key} '{ref}' is not among the bundle's images: list it under "
+                                 "'images' (and save it into the archive).")
+        manifests = entry.get("manifests", [])
+        if not isinstance(manifests, list) or not all(isinstance(m, str) for m in manifests):
+            raise UsageError(f"{at}.manifests must be a list of paths under files/.")
+        for rel in manifests:
+            if rel not in files:
+                raise UsageError(f"{at}.manifests: '{rel}' is not among the bundle's files.")
+        addons[name] = Addon(version, {k: str(v) for k, v in refs.items()}, list(manifests))
+    return addons
+
+
+def _docker_name(ref: str) -> str:
+    """`ref` as Docker names it in full: docker.io (and its library/) spelled out."""
+    first, sep, rest = ref.partition("/")
+    if not sep or not ("." in first or ":" in first or first == "localhost"):
+        first, rest = "docker.io", ref
+    if first == "docker.io" and "/" not in rest:
+        rest = f"library/{rest}"
+    return f"{first}/{rest}"
+
+
+def archive_refs(archive: Path) -> set[str]:
+    """The image references a `docker save` archive holds (its manifest.json RepoTags), named in full.
+
+    Raises UsageError when the file is not such an archive. Reads only the tar's headers and that
+    one member, so a gigabyte archive takes well under a second.
+    """
+    try:
+        with tarfile.open(archive, mode="r:") as tar:
+            member = tar.getmember("manifest.json")
+            handle = tar.extractfile(member)
+            if handle is None:
+                raise KeyError("manifest.json")
+            entries = json.load(handle)
+        return {_docker_name(tag) for entry in entries for tag in entry.get("RepoTags") or []}
+    except (tarfile.TarError, KeyError, ValueError, AttributeError, TypeError):
+        raise UsageError(f"{archive} is not a `docker save` archive (no readable manifest.json); "
+                         "build or copy the bundle again.") from None
+
+
+def _verify_archives(path: Path, images: list[tuple[str, str]]) -> None:
+    """Every image the manifest lists is in the archive it names (as `docker save` tagged it)."""
+    held: dict[str, set[str]] = {}
+    for ref, archive in images:
+        if archive not in held:
+            held[archive] = archive_refs(path / archive)
+        if _docker_name(ref) not in held[archive]:
+            raise UsageError(f"bundle {path}: image {ref} is listed in the manifest but not in {archive}; "
+                             "build or copy the bundle again.")
 
 
 def _verify_sums(path: Path, digests: _Digests) -> None:
@@ -231,10 +329,23 @@ def _same_file(src: Path, target: Path) -> bool:
     return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns and _sha256(src) == _sha256(target)
 
 
+def registry_host(ref: str) -> str:
+    """The registry an image reference names (docker.io when it names none, as Docker reads it)."""
+    return _docker_name(ref).partition("/")[0]
+
+
 def role_vars(bundle: Bundle, files_url: str, registry: str) -> dict[str, Any]:
-    """The role variables that point kube_packages, containerd, kubeadm and cni at a served bundle."""
+    """The role variables that point kube_packages, containerd, kubeadm, cni and the add-on roles at a served bundle.
+
+    `files_url` is where bundle/files is served; `registry` (HOST:PORT) holds the images under their
+    mirror paths, so containerd gets it as a mirror of every registry the bundle's images name.
+    The add-on roles get versions and full upstream image references, which nodes pull through
+    that mirror.
+    """
     v = bundle.versions
+    a = bundle.addons
     files_url = files_url.rstrip("/")
+    hosts = dict.fromkeys(["registry.k8s.io", "ghcr.io", *sorted({registry_host(ref) for ref, _ in bundle.images})])
     return {
         "kube_packages_version": bundle.version,
         "kube_packages_method": "binary",
@@ -243,13 +354,37 @@ def role_vars(bundle: Bundle, files_url: str, registry: str) -> dict[str, Any]:
         "kube_packages_crictl_base_url": f"{files_url}/github.com/kubernetes-sigs/cri-tools/releases/download",
         "kube_packages_cni_plugins_version": v["cni_plugins"],
         "kube_packages_cni_plugins_base_url": f"{files_url}/github.com/containernetworking/plugins/releases/download",
-        "containerd_registry_mirrors": {"registry.k8s.io": [f"http://{registry}"], "ghcr.io": [f"http://{registry}"]},
+        "containerd_registry_mirrors": {host: [f"http://{registry}"] for host in hosts},
         "containerd_sandbox_image": f"registry.k8s.io/pause:{v['pause']}",
         "kubeadm_control_plane_etcd_image_tag": v["etcd"],
         "kubeadm_control_plane_coredns_image_tag": v["coredns"],
         "cni_flannel_version": v["flannel"],
         "cni_flannel_cni_plugin_version": v["flannel_cni_plugin"],
+        "local_path_provisioner_version": a["local_path_provisioner"].version,
+        "local_path_provisioner_image": a["local_path_provisioner"].images["provisioner"],
+        "local_path_provisioner_helper_image": a["local_path_provisioner"].images["helper"],
+        "metrics_server_version": a["metrics_server"].version,
+        "metrics_server_image": a["metrics_server"].images["server"],
+        "victorialogs_version": a["victorialogs"].version,
+        "victorialogs_image": a["victorialogs"].images["server"],
+        "victorialogs_agent_image": a["victorialogs"].images["agent"],
     }
+
+
+def summary(bundle: Bundle) -> dict[str, Any]:
+    """What `toolkit bundle verify --output json` prints: versions, counts, images and the add-ons."""
+    return {"path": str(bundle.path), "kubernetes_version": bundle.version, "arch": bundle.arch,
+            "files": len(bundle.files), "images": [ref for ref, _ in bundle.images], "versions": bundle.versions,
+            "addons": {name: {"version": addon.version, "images": addon.images, "manifests": addon.manifests}
+                       for name, addon in bundle.addons.items()}}
+
+
+def describe(bundle: Bundle) -> str:
+    """What `toolkit bundle verify` prints: one line for the bundle, one for its add-ons' versions."""
+    addons = ", ".join(f"{name} {addon.version}" for name, addon in bundle.addons.items())
+    return (f"bundle {bundle.path}: Kubernetes {bundle.version} ({bundle.arch}), {len(bundle.files)} files, "
+            f"{len(bundle.images)} images; checksums match, every image is in its archive\n"
+            f"add-ons: {addons}")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -262,7 +397,8 @@ class _Dumper(yaml.SafeDumper):
 def vars_document(bundle: Bundle, variables: dict[str, Any], note: str = "") -> str:
     """The role variables as a group_vars YAML document, headed by where they come from (and `note`)."""
     header = (f"# Generated by `toolkit bundle serve` for Kubernetes {bundle.version} ({bundle.path}):\n"
-              "# points kube_packages, containerd, kubeadm and cni at the served bundle. Rerun it rather than edit.\n")
+              "# points kube_packages, containerd, kubeadm, cni and the add-on roles at the served bundle.\n"
+              "# Rerun it rather than edit.\n")
     return f"---\n{header}{note}" + yaml.dump(variables, Dumper=_Dumper, sort_keys=False)
 
 

@@ -29,12 +29,61 @@ from conftest import BIN, ROOT
 
 VERSIONS = {"etcd": "3.6.6-0", "coredns": "v1.13.1", "pause": "3.10.1", "crictl": "v1.34.0",
             "cni_plugins": "v1.9.0", "flannel": "v0.28.4", "flannel_cni_plugin": "v0.9.1"}
+LPP_MANIFEST = "raw.githubusercontent.com/rancher/local-path-provisioner/v0.0.30/deploy/local-path-storage.yaml"
+MS_MANIFEST = "github.com/kubernetes-sigs/metrics-server/releases/download/v0.9.0/components.yaml"
+# The images a lab bundle names, as lab/build-k8s-bundle writes them (pause stands for Kubernetes' own).
+IMAGES = {"pause": "registry.k8s.io/pause:3.10.1",
+          "local_path_provisioner.provisioner": "docker.io/rancher/local-path-provisioner:v0.0.30",
+          "local_path_provisioner.helper": "toolkit.local/toolkit/local-path-helper:v1",
+          "metrics_server.server": "registry.k8s.io/metrics-server/metrics-server:v0.9.0",
+          "victorialogs.server": "docker.io/victoriametrics/victoria-logs:v1.52.2",
+          "victorialogs.agent": "docker.io/victoriametrics/vlagent:v1.52.2"}
+ADDONS = """addons:
+  local_path_provisioner:
+    version: v0.0.30
+    images:
+      provisioner: {local_path_provisioner.provisioner}
+      helper: {local_path_provisioner.helper}
+    manifests:
+      - {lpp}
+  metrics_server:
+    version: v0.9.0
+    images:
+      server: {metrics_server.server}
+    manifests:
+      - {ms}
+  victorialogs:
+    version: v1.52.2
+    images:
+      server: {victorialogs.server}
+      agent: {victorialogs.agent}
+    manifests: []
+"""
 
 
-def make_bundle(root: Path, version: str = "v1.35.4") -> Path:
-    """A tiny but well-formed bundle: two files, one (fake) image archive, sums and manifest."""
+def docker_save_stub(refs: list[str]) -> bytes:
+    """A tar shaped like `docker save` output as far as the bundle reads it: manifest.json's RepoTags.
+
+    Tags are written the way Docker writes them: docker.io/ and library/ left out.
+    """
+    tags = [ref.removeprefix("docker.io/").removeprefix("library/") for ref in refs]
+    body = json.dumps([{"Config": "config.json", "RepoTags": tags, "Layers": []}]).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    return out.getvalue()
+
+
+def make_bundle(root: Path, version: str = "v1.35.4", ref: str | None = None) -> Path:
+    """A tiny but well-formed bundle: four files, a small image archive, sums and manifest.
+
+    With `ref`, every image the manifest names (Kubernetes' and the add-ons') is that one reference.
+    """
     files = {f"dl.k8s.io/release/{version}/bin/linux/amd64/kubeadm": b"kubeadm-binary",
-             f"dl.k8s.io/release/{version}/bin/linux/amd64/kubelet": b"kubelet-binary"}
+             f"dl.k8s.io/release/{version}/bin/linux/amd64/kubelet": b"kubelet-binary",
+             LPP_MANIFEST: b"kind: StorageClass\n", MS_MANIFEST: b"kind: APIService\n"}
     sums, entries = [], []
     for rel, content in files.items():
         path = root / "files" / rel
@@ -44,14 +93,20 @@ def make_bundle(root: Path, version: str = "v1.35.4") -> Path:
         (path.parent / f"{path.name}.sha256").write_text(digest)
         sums.append(f"{digest}  files/{rel}")
         entries.append(f"  - path: {rel}\n    sha256: {digest}\n")
+    refs = {key: ref or upstream for key, upstream in IMAGES.items()}
+    archive = docker_save_stub(list(dict.fromkeys(refs.values())))
     (root / "images").mkdir()
-    (root / "images" / "images.tar").write_bytes(b"not really a tar")
-    sums.append(f"{hashlib.sha256(b'not really a tar').hexdigest()}  images/images.tar")
+    (root / "images" / "images.tar").write_bytes(archive)
+    sums.append(f"{hashlib.sha256(archive).hexdigest()}  images/images.tar")
     (root / "SHA256SUMS").write_text("\n".join(sums) + "\n")
     versions = "".join(f"  {k}: \"{v}\"\n" for k, v in VERSIONS.items())
+    images = "".join(f"  - ref: {r}\n    archive: images/images.tar\n" for r in dict.fromkeys(refs.values()))
+    addons = ADDONS
+    for key, value in {**refs, "lpp": LPP_MANIFEST, "ms": MS_MANIFEST}.items():
+        addons = addons.replace(f"{{{key}}}", value)
     (root / "manifest.yml").write_text(
-        f"format: 1\nkubernetes_version: {version}\narch: amd64\nsource: test\nversions:\n{versions}"
-        f"files:\n{''.join(entries)}images:\n  - ref: registry.k8s.io/pause:3.10.1\n    archive: images/images.tar\n")
+        f"format: 2\nkubernetes_version: {version}\narch: amd64\nsource: test\nversions:\n{versions}{addons}"
+        f"files:\n{''.join(entries)}images:\n{images}")
     return root
 
 
@@ -83,7 +138,7 @@ def wait_for(url: str, seconds: float = 30) -> bytes:
 def test_verify_accepts_a_good_bundle(tmp_path: Path) -> None:
     code, out = cli("bundle", "verify", str(make_bundle(tmp_path)))
     assert code == 0, out
-    assert "Kubernetes v1.35.4" in out and "2 files, 1 images" in out
+    assert "Kubernetes v1.35.4" in out and "4 files, 6 images" in out
 
 
 def test_verify_refuses_an_incomplete_bundle(tmp_path: Path) -> None:
@@ -94,7 +149,16 @@ def test_verify_refuses_an_incomplete_bundle(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expect"),
     [
-        ("format: 1", "format: 7", "format 7 is not supported"),
+        ("format: 2", "format: 7", "format 7 is not supported"),
+        ("format: 2", "format: 1", "format 1 is not supported (a bundle without the cluster add-ons"),
+        ("  metrics_server:\n", "  metrics_serve:\n", "addons.metrics_server is missing"),
+        ("    version: v1.52.2\n", "", "addons.victorialogs.version must be"),
+        ("      agent: docker.io/victoriametrics/vlagent:v1.52.2\n", "", "addons.victorialogs.images.agent is missing"),
+        ("      helper: toolkit.local/toolkit/local-path-helper:v1",
+         "      helper: docker.io/library/busybox:1.37.0",
+         "images.helper 'docker.io/library/busybox:1.37.0' is not among the bundle's images"),
+        ("      - github.com/kubernetes-sigs", "      - example.com/kubernetes-sigs",
+         "addons.metrics_server.manifests: 'example.com/kubernetes-sigs"),
         ("kubernetes_version: v1.35.4", "kubernetes_version: latest", "kubernetes_version 'latest' is not of the form"),
         ("  etcd: \"3.6.6-0\"\n", "", "versions.etcd is missing"),
         ("path: dl.k8s.io", "path: ../../etc/dl.k8s.io", "must be relative and stay inside the bundle"),
@@ -156,7 +220,9 @@ def test_role_vars_point_the_roles_at_the_served_bundle(tmp_path: Path) -> None:
         "kube_packages_crictl_version", "kube_packages_crictl_base_url", "kube_packages_cni_plugins_version",
         "kube_packages_cni_plugins_base_url", "containerd_registry_mirrors", "containerd_sandbox_image",
         "kubeadm_control_plane_etcd_image_tag", "kubeadm_control_plane_coredns_image_tag", "cni_flannel_version",
-        "cni_flannel_cni_plugin_version"}
+        "cni_flannel_cni_plugin_version", "local_path_provisioner_version", "local_path_provisioner_image",
+        "local_path_provisioner_helper_image", "metrics_server_version", "metrics_server_image",
+        "victorialogs_version", "victorialogs_image", "victorialogs_agent_image"}
     assert variables["kube_packages_version"] == "v1.35.4"
     assert variables["kube_packages_method"] == "binary"
     assert variables["kube_packages_binary_base_url"] == "http://files:8080/bundles/k8s-v1.35.4/dl.k8s.io"
@@ -164,13 +230,23 @@ def test_role_vars_point_the_roles_at_the_served_bundle(tmp_path: Path) -> None:
         "http://files:8080/bundles/k8s-v1.35.4/github.com/kubernetes-sigs/cri-tools/releases/download")
     assert variables["kube_packages_cni_plugins_base_url"] == (
         "http://files:8080/bundles/k8s-v1.35.4/github.com/containernetworking/plugins/releases/download")
-    assert variables["containerd_registry_mirrors"] == {"registry.k8s.io": ["http://registry:5000"],
-                                                        "ghcr.io": ["http://registry:5000"]}
+    # A mirror for every registry the bundle's images name (and always the two kubeadm and Flannel use).
+    mirror = ["http://registry:5000"]
+    assert variables["containerd_registry_mirrors"] == {"registry.k8s.io": mirror, "ghcr.io": mirror,
+                                                        "docker.io": mirror, "toolkit.local": mirror}
     assert variables["kubeadm_control_plane_etcd_image_tag"] == "3.6.6-0"
     assert variables["kubeadm_control_plane_coredns_image_tag"] == "v1.13.1"
     assert variables["cni_flannel_version"] == "v0.28.4"
     assert variables["containerd_sandbox_image"] == "registry.k8s.io/pause:3.10.1"
     assert variables["cni_flannel_cni_plugin_version"] == "v0.9.1"
+    assert variables["local_path_provisioner_version"] == "v0.0.30"
+    assert variables["local_path_provisioner_image"] == "docker.io/rancher/local-path-provisioner:v0.0.30"
+    assert variables["local_path_provisioner_helper_image"] == "toolkit.local/toolkit/local-path-helper:v1"
+    assert variables["metrics_server_version"] == "v0.9.0"
+    assert variables["metrics_server_image"] == "registry.k8s.io/metrics-server/metrics-server:v0.9.0"
+    assert variables["victorialogs_version"] == "v1.52.2"
+    assert variables["victorialogs_image"] == "docker.io/victoriametrics/victoria-logs:v1.52.2"
+    assert variables["victorialogs_agent_image"] == "docker.io/victoriametrics/vlagent:v1.52.2"
 
 
 def test_vars_document_is_lint_clean_yaml(tmp_path: Path) -> None:
@@ -214,8 +290,8 @@ def test_verify_json_summary(tmp_path: Path) -> None:
     code, out = cli("bundle", "verify", str(make_bundle(tmp_path)), "--output", "json")
     assert code == 0, out
     summary = json.loads(out)
-    assert summary["kubernetes_version"] == "v1.35.4" and summary["files"] == 2
-    assert summary["images"] == ["registry.k8s.io/pause:3.10.1"]
+    assert summary["kubernetes_version"] == "v1.35.4" and summary["files"] == 4
+    assert summary["images"] == list(IMAGES.values())
     code, out = cli("bundle", "verify", str(tmp_path), "--output", "xml")
     assert code == 2 and "--output 'xml'" in out
 
@@ -225,7 +301,7 @@ def test_verify_json_summary(tmp_path: Path) -> None:
     [
         ("images/images.tar\n", "../images.tar\n", "must be relative and stay inside the bundle"),
         ("images/images.tar\n", "/etc/passwd\n", "must be relative and stay inside the bundle"),
-        ("  images/images.tar\n", "\n", "SHA256SUMS line 3 is not '<sha256>  <path>'"),
+        ("  images/images.tar\n", "\n", "SHA256SUMS line 5 is not '<sha256>  <path>'"),
     ],
 )
 def test_verify_checks_sha256sums_paths(tmp_path: Path, old: str, new: str, expect: str) -> None:
@@ -335,7 +411,11 @@ def registry(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture
 def image_bundle(tmp_path: Path, docker_client: Any) -> Iterator[tuple[Path, str]]:
-    """A bundle whose images/images.tar holds a real, tiny FROM-scratch image under an upstream-style name."""
+    """A bundle whose images/images.tar holds a real, tiny FROM-scratch image under an upstream-style name.
+
+    Every image the manifest lists is that one (a unique name: never an upstream one, which a bundle
+    build running beside the tests may be tagging in the same engine).
+    """
     ref = f"registry.k8s.io/toolkit-test/tiny:{uuid.uuid4().hex[:12]}"
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
@@ -345,7 +425,7 @@ def image_bundle(tmp_path: Path, docker_client: Any) -> Iterator[tuple[Path, str
             tar.addfile(info, io.BytesIO(data))
     context.seek(0)
     image, _ = docker_client.images.build(fileobj=context, custom_context=True, tag=ref, rm=True)
-    root = make_bundle(tmp_path / "b")
+    root = make_bundle(tmp_path / "b", ref=ref)
     with (root / "images" / "images.tar").open("wb") as handle:
         for chunk in image.save(named=True):
             handle.write(chunk)
@@ -353,8 +433,6 @@ def image_bundle(tmp_path: Path, docker_client: Any) -> Iterator[tuple[Path, str
     sums = root / "SHA256SUMS"
     sums.write_text("".join(f"{digest}  images/images.tar\n" if line.endswith("images/images.tar") else f"{line}\n"
                             for line in sums.read_text().splitlines()))
-    manifest = root / "manifest.yml"
-    manifest.write_text(manifest.read_text().replace("registry.k8s.io/pause:3.10.1", ref))
     docker_client.images.remove(image.id, force=True)  # publish_images must load it from the archive
     try:
         yield root, ref
@@ -407,3 +485,86 @@ def test_serve_pushes_prints_the_variables_and_serves_the_files(image_bundle: tu
     assert serve.returncode == 0, err
     assert yaml.safe_load(out) == variables, out
     assert "GET /dl.k8s.io/release/v1.35.4/bin/linux/amd64/kubeadm" in err
+
+
+# --- the cluster add-ons and the image archive's contents
+
+@pytest.mark.parametrize(
+    ("ref", "full"),
+    [("rancher/local-path-provisioner:v0.0.30", "docker.io/rancher/local-path-provisioner:v0.0.30"),
+     ("busybox:1.37.0", "docker.io/library/busybox:1.37.0"),
+     ("docker.io/busybox:1.37.0", "docker.io/library/busybox:1.37.0"),
+     ("registry.k8s.io/pause:3.10.1", "registry.k8s.io/pause:3.10.1"),
+     ("toolkit.local/toolkit/local-path-helper:v1", "toolkit.local/toolkit/local-path-helper:v1"),
+     ("localhost:5000/x:1", "localhost:5000/x:1")],
+)
+def test_registry_host_reads_references_as_docker_does(ref: str, full: str) -> None:
+    assert bundle._docker_name(ref) == full
+    assert bundle.registry_host(ref) == full.partition("/")[0]
+
+
+def test_verify_finds_an_image_missing_from_its_archive(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path)
+    archive = root / "images" / "images.tar"
+    archive.write_bytes(docker_save_stub([r for r in IMAGES.values() if "vlagent" not in r]))
+    sums = root / "SHA256SUMS"
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    sums.write_text("".join(f"{digest}  images/images.tar\n" if line.endswith("images/images.tar") else f"{line}\n"
+                            for line in sums.read_text().splitlines()))
+    code, out = cli("bundle", "verify", str(root))
+    assert code == 2, out
+    assert "image docker.io/victoriametrics/vlagent:v1.52.2 is listed in the manifest but not in images/images.tar" in out
+
+
+def test_verify_refuses_an_archive_that_is_not_docker_save(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path)
+    archive = root / "images" / "images.tar"
+    archive.write_bytes(b"not really a tar")
+    sums = root / "SHA256SUMS"
+    digest = hashlib.sha256(b"not really a tar").hexdigest()
+    sums.write_text("".join(f"{digest}  images/images.tar\n" if line.endswith("images/images.tar") else f"{line}\n"
+                            for line in sums.read_text().splitlines()))
+    with pytest.raises(UsageError, match=r"images.tar is not a `docker save` archive"):
+        bundle.load(root)
+
+
+def test_verify_reports_the_addons(tmp_path: Path) -> None:
+    found = bundle.load(make_bundle(tmp_path))
+    assert found.addons["local_path_provisioner"].images["helper"] == "toolkit.local/toolkit/local-path-helper:v1"
+    assert found.addons["metrics_server"].manifests == [MS_MANIFEST]
+    text = bundle.describe(found)
+    assert "every image is in its archive" in text
+    assert "add-ons: local_path_provisioner v0.0.30, metrics_server v0.9.0, victorialogs v1.52.2" in text
+    summary = bundle.summary(found)
+    assert json.loads(json.dumps(summary))["addons"]["victorialogs"] == {
+        "version": "v1.52.2", "manifests": [],
+        "images": {"server": "docker.io/victoriametrics/victoria-logs:v1.52.2",
+                   "agent": "docker.io/victoriametrics/vlagent:v1.52.2"}}
+
+
+# --- lab/build-k8s-bundle's cache: a bundle counts as built only when it was built from the current inputs
+
+BUILD = ROOT / "lab" / "build-k8s-bundle"
+
+
+def build_check(out: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BUILD), "--check", str(out)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
+
+
+def test_build_check_takes_only_a_bundle_of_the_current_inputs_as_built(tmp_path: Path) -> None:
+    out = tmp_path / "k8s-v1.35.4"
+    missing = build_check(out)
+    assert missing.returncode == 1 and "missing or incomplete" in missing.stdout, missing.stdout + missing.stderr
+    # A bundle built before the add-ons (its manifest records no build inputs) is stale, not complete.
+    make_bundle(out)
+    stale = build_check(out)
+    assert stale.returncode == 1 and "is stale" in stale.stdout, stale.stdout + stale.stderr
+    wanted = stale.stdout.split("(sha256:")[1].split()[0]
+    manifest = out / "manifest.yml"
+    manifest.write_text(manifest.read_text().replace("source: test\n", f"source: test\nbuild_inputs: sha256:{wanted}\n"))
+    current = build_check(out)
+    assert current.returncode == 0 and "complete and current" in current.stdout, current.stdout + current.stderr
+    # Another base image makes other images: the same bundle is then stale.
+    other = build_check(out, TOOLKIT_BUNDLE_BASE_IMAGE="toolkit-lab/debian:bookworm")
+    assert other.returncode == 1 and "is stale" in other.stdout
