@@ -120,6 +120,9 @@ def _message(res: dict[str, Any]) -> str:
         return str(res["censored"])
     for key in ("msg", "stderr", "reason", "stdout"):
         value = res.get(key)
+        # A loop of includes says only "All items completed"; the cause is in `reason`.
+        if value == "All items completed" and res.get("reason"):
+            continue
         if value:
             text = str(value).strip().splitlines()
             return " | ".join(text[-5:])[:600]
