@@ -436,6 +436,81 @@ def lab_status(output: OutputOpt = "text") -> None:
         typer.echo(f"{key}: {info[key]}")
 
 
+@lab_app.command("images")
+def lab_images(
+    registry: Annotated[Optional[str], typer.Option(
+        "--registry", help="Registry HOST:PORT to push to. Default: the lab's (127.0.0.1:15000), with its credentials.")] = None,
+    artifacts: Annotated[Optional[Path], typer.Option(
+        "--artifacts", help="Directory written by `apps/build.sh DIR` (the four artifacts and SHA256SUMS). "
+        "Default: the lab's files directory.")] = None,
+    only: Annotated[Optional[str], typer.Option(
+        "--only", help="Comma-separated images to build and push (what they are built from is built too): "
+        "postgres, mariadb, redis, rabbitmq, kafka, eclipse-temurin, node, catalog, orders, billing, front.")] = None,
+    app_tag: Annotated[Optional[list[str]], typer.Option(
+        "--app-tag", help="APP=TAG: tag an app's image TAG instead of the reference stack's (repeatable).")] = None,
+    auth_file: Annotated[Optional[Path], typer.Option(
+        "--auth-file", help="File holding USER:PASSWORD for --registry. Default: the lab's credentials for the lab "
+        "registry, Docker's own (docker login) for another.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option(
+        "--manifest", help="Where to record what was pushed (YAML). Default: ~/.local/share/toolkit/lab/images.yml "
+        "for the lab registry, ~/.local/share/toolkit/images/HOST_PORT.yml otherwise.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the output of every build step.")] = False,
+) -> None:
+    """Build the stack's images offline (stand-ins for the official images, and the apps) and push them.
+
+    Postgres, MariaDB, Redis, RabbitMQ, Kafka, Java 8 and Node.js images come from the lab's Debian
+    base image with the official images' interface; the apps from apps/*/Dockerfile and the artifacts.
+    Each is pushed as REGISTRY/<official path>:TAG (library/postgres:17, apache/kafka:3.9.1,
+    toolkit/catalog:0.1.0) and recorded with its digest in the manifest. TOOLKIT_APT_PROXY
+    (http://HOST:PORT) sends the builds' apt through a package cache.
+
+    Example: toolkit lab images --only catalog --app-tag catalog=0.1.1
+    """
+    from . import images
+
+    def log(line: str) -> None:
+        typer.echo(line, err=True)
+
+    try:
+        root = images.checkout()
+        specs = images.catalog(images.parse_app_tags(app_tag or []), root)
+        to_build, to_push = images.plan(specs, _split(only, "--only") if only is not None else None)
+        if app_tag and not {a.partition("=")[0] for a in app_tag} <= {s.name for s in to_push}:
+            raise UsageError("--app-tag names an app that --only leaves out; add it to --only.")
+        images.apt_proxy()
+        files = images.check_artifacts((artifacts or lab.files_dir()).expanduser().resolve(), to_build)
+        lab_registry = registry is None
+        target = images.parse_registry(registry or lab.REGISTRY_HOST_ADDRESS)
+        if auth_file is not None:
+            credentials: tuple[str, str] | None = images.read_credentials(auth_file.expanduser())
+        elif lab_registry:
+            credentials = images.lab_registry_credentials()
+        else:
+            credentials = None
+        try:
+            images.require_registry(target)
+        except UsageError as exc:
+            raise UsageError(f"{exc} Start the lab with `toolkit lab up`." if lab_registry else str(exc)) from None
+        client = lab.docker_client("building images")
+        client.api.timeout = 3600  # one build step may be silent for minutes (a package install)
+        if not client.images.list(name=images.LAB_BASE_IMAGE):
+            raise UsageError(f"the lab base image {images.LAB_BASE_IMAGE} is missing: build it with `toolkit lab image`.")
+        auth = images.login(client, target, credentials) if credentials else None
+        manifest_file = (manifest.expanduser() if manifest else images.manifest_path(target, lab_registry))
+        if any("kafka.tgz" in s.files for s in to_build):
+            files["kafka.tgz"] = images.kafka_tarball(root, log)
+    except UsageError as exc:
+        _fail(str(exc))
+    try:
+        built = images.build(client, to_build, files, log, verbose=verbose, root=root)
+        pushed = images.push(client, [b for b in built if b.spec in to_push], target, auth, log)
+    except images.ImageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    images.write_manifest(manifest_file, target, pushed)
+    typer.echo(f"pushed {len(pushed)} images to {target}; manifest: {manifest_file}", err=True)
+
+
 @app.command()
 def version() -> None:
     """Print the toolkit version.
