@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -109,28 +110,78 @@ def _implemented(mode: str) -> None:
         )
 
 
-def _target(inventory_file: Path | None, mode: str, tags: list[str] | None, opts: runner.Options) -> Path:
-    """Validate the given inventory, or bring the lab up and use its inventory."""
+def _target(inventory_file: Path | None, mode: str, opts: runner.Options, action: str, yes: bool = False) -> Path:
+    """Validate the given inventory, or use the lab's: started (and fed) only by a command that changes hosts.
+
+    Read-only commands (status, --check) never create, recreate or reprofile lab nodes: they refuse and
+    name the command that would. A change that recreates nodes (their data with them) needs --yes.
+    """
     if inventory_file is not None:
         inv = inventory.load(inventory_file)
-        inventory.check_mode(inv, mode, tags)
+        inventory.check_mode(inv, mode, opts.tags)
         _implemented(mode)
         return inv.path
     _implemented(mode)
+    current = lab.load_config()
     # Kubernetes needs nodes of the k8s profile; the other modes take the lab as configured.
-    config = lab.plan(None, "k8s" if mode == "k8s" else None)
-    lab.require_controller(config)
-    if not lab.is_up(lab.load_config()) or config != lab.load_config():
-        typer.echo("no -i given and the lab is not up as this mode needs: starting it (toolkit lab up)", err=True)
-        _lab_up(config, opts.output, opts.verbosity)
-    if mode == "k8s" and not lab.bundle_vars_path().exists():
-        raise UsageError(
-            "the lab has no Kubernetes bundle to install from. Build one (lab/build-k8s-bundle, cached under "
-            "~/.cache/toolkit/bundles) and serve it to the lab: toolkit bundle serve BUNDLE --lab"
-        )
+    wanted = lab.plan(None, "k8s" if mode == "k8s" else None)
+    changes_hosts = action in ("bootstrap", "deploy") and not opts.check
+    if not changes_hosts:
+        what = f"`toolkit {action}{' --check' if opts.check else ''}` only reads"
+        if not lab.is_up(current):
+            raise UsageError(f"the lab is not up, and {what}: it does not start the lab. "
+                             f"Start it with `toolkit lab up`, or `toolkit bootstrap --mode {mode}`.")
+        others = sorted(n for n, p in lab.profiles().items() if mode == "k8s" and p != "k8s")
+        if others:
+            raise UsageError(f"the lab's nodes {', '.join(others)} are not Kubernetes nodes (profile server), and "
+                             f"{what}: it does not change them. `toolkit bootstrap --mode k8s` recreates them as "
+                             "Kubernetes nodes (what is on them is lost).")
+    else:
+        lab.require_controller(wanted)
+        bundle_dir = lab.default_bundle()
+        if mode == "k8s" and not lab.bundle_vars_path().exists() and not (bundle_dir / "manifest.yml").exists():
+            raise UsageError(
+                f"the lab has no Kubernetes bundle to install from, and none is built at {bundle_dir}. Build it "
+                "(lab/build-k8s-bundle, cached under ~/.cache/toolkit/bundles), then run this again.")
+        if not lab.is_up(current) or wanted != current:
+            lost = lab.recreated_by(wanted)
+            if lost and not yes:
+                raise UsageError(
+                    f"--mode {mode} needs the lab's nodes recreated: {', '.join(lost)}. Everything on them would be "
+                    "lost (a deployed stack and its database included). Pass --yes to go on, or run "
+                    "`toolkit lab down` first.")
+            typer.echo("no -i given and the lab is not up as this mode needs: starting it (toolkit lab up)", err=True)
+            _lab_up(wanted, opts.output, opts.verbosity)
+        if mode == "k8s" and not lab.bundle_vars_path().exists():
+            typer.echo(f"serving the cached bundle {bundle_dir} to the lab", err=True)
+            _serve_bundle_to_lab(bundle.load(bundle_dir))
     inv = inventory.load(lab.inventory_path())
-    inventory.check_mode(inv, mode, tags)
+    inventory.check_mode(inv, mode, opts.tags)
     return inv.path
+
+
+def _publish_lab_artifacts(model: stack.Stack) -> None:
+    """Build the example apps into the lab's file server when the stack's artifacts are not there yet."""
+    relative = [a.artifact for a in model.apps if "://" not in a.artifact]
+    missing = lab.missing_artifacts(relative)
+    if not missing:
+        return
+    script = lab.apps_build_script()
+    if script is None:
+        raise UsageError(f"the lab's file server ({lab.files_dir()}) lacks {', '.join(missing)} and this toolkit has "
+                         "no example apps to build them from (an installed wheel): publish them there with a "
+                         "SHA256SUMS file beside them, or run from a checkout.")
+    typer.echo(f"building the example apps into the lab's file server ({script} {lab.files_dir()})", err=True)
+    import subprocess
+
+    done = subprocess.run([str(script), str(lab.files_dir())], env={**os.environ, "SKIP_TESTS": "1"},
+                          stdout=sys.stderr, stderr=sys.stderr, check=False)
+    if done.returncode != 0:
+        raise UsageError(f"{script} failed (exit {done.returncode}); nothing was deployed.")
+    still = lab.missing_artifacts(relative)
+    if still:
+        raise UsageError(f"{script} did not produce {', '.join(still)}: the stack's 'artifact' names only the "
+                         "example apps' files (catalog.jar, orders.jar, billing.jar, front.tar.gz) on the lab.")
 
 
 def _lab_up(config: dict[str, Any], output: str, verbose: int) -> None:
@@ -142,13 +193,15 @@ def _lab_up(config: dict[str, Any], output: str, verbose: int) -> None:
 
 
 def _run_mode(action: str, mode: str, inventory_file: Path | None, stack_file: Path | None,
-              opts: runner.Options, extra: dict[str, Any] | None = None) -> None:
+              opts: runner.Options, extra: dict[str, Any] | None = None, yes: bool = False) -> None:
     try:
         mode = _known_mode(mode)
         model = stack.load((stack_file or paths.default_stack()).expanduser().resolve())
         stack.check_mode(model, mode)  # needs no inventory: before the lab may be started
-        target = _target(inventory_file, mode, opts.tags, opts)
+        target = _target(inventory_file, mode, opts, action, yes)
         stack.check_mode(model, mode, inventory.load(target))
+        if inventory_file is None and action in ("bootstrap", "deploy") and not opts.check and mode == "bare":
+            _publish_lab_artifacts(model)
     except UsageError as exc:
         _fail(str(exc))
     # The playbooks read the normalised stack from the run directory (and pass it through the same model).
@@ -163,13 +216,15 @@ def bootstrap(
     mode: ModeOpt = "bare", inventory_file: InventoryOpt = None, stack_file: StackOpt = None,
     check: CheckOpt = False, diff: DiffOpt = False, limit: LimitOpt = None, tags: TagsOpt = None,
     skip_tags: SkipTagsOpt = None, extra: ExtraOpt = None, output: OutputOpt = "text", verbose: VerboseOpt = 0,
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="On the lab: go on when the mode needs its nodes recreated (what is on them is lost).")] = False,
 ) -> None:
     """Prepare servers from scratch and deploy the stack on them.
 
     Example: toolkit bootstrap --mode bare -i inventory/example.yml --check --diff
     """
     opts = _options(check, diff, limit, tags, skip_tags, extra, output, verbose)
-    _run_mode("bootstrap", mode, inventory_file, stack_file, opts)
+    _run_mode("bootstrap", mode, inventory_file, stack_file, opts, yes=yes)
 
 
 @app.command()
@@ -273,13 +328,10 @@ def bundle_verify(path: BundleArg, output: OutputOpt = "text") -> None:
         found = bundle.load(path)
     except UsageError as exc:
         _fail(str(exc))
-    summary = {"path": str(found.path), "kubernetes_version": found.version, "arch": found.arch,
-               "files": len(found.files), "images": [ref for ref, _ in found.images], "versions": found.versions}
     if output == "json":
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(bundle.summary(found), indent=2))
     else:
-        typer.echo(f"bundle {found.path}: Kubernetes {found.version} ({found.arch}), {len(found.files)} files, "
-                   f"{len(found.images)} images; checksums match")
+        typer.echo(bundle.describe(found))
 
 
 def _write_vars(path: Path, text: str) -> None:
@@ -290,11 +342,30 @@ def _write_vars(path: Path, text: str) -> None:
         raise UsageError(f"cannot write the role variables to {path}: {exc.strerror or exc}.") from None
 
 
+def _lab_bundle_vars(found: bundle.Bundle, vars_file: Path | None = None) -> None:
+    """Link a bundle's files under the lab's file server and write its role variables into the lab inventory."""
+    bundle.publish_files(found, lab.files_dir() / "bundles" / f"k8s-{found.version}")
+    variables = bundle.role_vars(found, f"{lab.FILES_URL}/bundles/k8s-{found.version}", lab.REGISTRY_ADDRESS)
+    text = bundle.vars_document(found, variables)
+    for target in (lab.bundle_vars_path(), *([vars_file] if vars_file else [])):
+        _write_vars(target, text)
+    typer.echo(f"bundle {found.version} served to the lab; variables: {lab.bundle_vars_path()}", err=True)
+
+
+def _serve_bundle_to_lab(found: bundle.Bundle) -> None:
+    """`toolkit bundle serve BUNDLE --lab`: images into the lab registry, files and variables into the lab."""
+    lab.require_running_services()
+    pushed = bundle.publish_images(found, lab.REGISTRY_HOST_ADDRESS,
+                                   lab.docker_client("serving a bundle (its images are pushed)"))
+    typer.echo(f"pushed {len(pushed)} images to {lab.REGISTRY_HOST_ADDRESS}", err=True)
+    _lab_bundle_vars(found)
+
+
 @bundle_app.command("serve")
 def bundle_serve(
     path: BundleArg,
     registry: Annotated[Optional[str], typer.Option(
-        "--registry", help="Registry (HOST:PORT) to push the images to. Default with --lab: the lab's 127.0.0.1:15000.",
+        "--registry", help="Registry (HOST:PORT) to push the images to. Default with --lab: the lab's (127.0.0.1:15000).",
     )] = None,
     listen: Annotated[str, typer.Option(
         "--listen", help="ADDRESS:PORT to serve the files on (not with --lab).")] = "0.0.0.0:8080",
@@ -324,12 +395,7 @@ def bundle_serve(
         pushed = bundle.publish_images(found, registry, lab.docker_client("serving a bundle (its images are pushed)"))
         typer.echo(f"pushed {len(pushed)} images to {registry}", err=True)
         if to_lab:
-            bundle.publish_files(found, lab.files_dir() / "bundles" / f"k8s-{found.version}")
-            variables = bundle.role_vars(found, f"{lab.FILES_URL}/bundles/k8s-{found.version}", lab.REGISTRY_ADDRESS)
-            text = bundle.vars_document(found, variables)
-            for target in (lab.bundle_vars_path(), *([vars_file] if vars_file else [])):
-                _write_vars(target, text)
-            typer.echo(f"bundle {found.version} served to the lab; variables: {lab.bundle_vars_path()}", err=True)
+            _lab_bundle_vars(found, vars_file)
             return
         note = ("# Replace 0.0.0.0 below with this server's address as the nodes reach it.\n"
                 if bundle.is_any_address(listen) else "")
@@ -391,7 +457,9 @@ def lab_down(
 
 @lab_app.command("image")
 def lab_image(output: OutputOpt = "text", verbose: VerboseOpt = 0) -> None:
-    """Build the lab's Debian base images (debootstrap, no registry). Molecule scenarios use them.
+    """Build the lab's Debian base images (debootstrap, no registry) and start the package cache.
+
+    Molecule scenarios need both: their instances join the cache's internal network.
 
     Example: toolkit lab image
     """
@@ -415,12 +483,15 @@ def lab_status(output: OutputOpt = "text") -> None:
         found = lab.containers()
     except UsageError as exc:
         _fail(str(exc))
+    config = lab.load_config() if lab.config_path().exists() else None
     info = {
         "inventory": str(lab.inventory_path()) if (lab.inventory_path() / "hosts.yml").exists() else None,
         "config": str(lab.config_path()) if lab.config_path().exists() else None,
+        "connection": (config or {}).get("connection", "ssh"),
+        "ssh": f"ssh -i {lab.ssh_dir() / 'id_ed25519'} -o UserKnownHostsFile={lab.ssh_dir() / 'known_hosts'} ops@ADDRESS",
         "files_dir": str(lab.files_dir()),
-        "file_server": "http://files:8080/ (lab network), http://127.0.0.1:18080/ (controller)",
-        "registry": "registry:5000 (lab network), 127.0.0.1:15000 (controller)",
+        "file_server": f"{lab.FILES_URL}/ (lab network), http://127.0.0.1:{lab.FILES_HOST_PORT}/ (controller)",
+        "registry": f"{lab.REGISTRY_ADDRESS} (lab network), {lab.REGISTRY_HOST_ADDRESS} (controller)",
         "containers": found,
     }
     if output == "json":
@@ -432,7 +503,7 @@ def lab_status(output: OutputOpt = "text") -> None:
     for c in found:
         typer.echo(f"{c['container']:<28} {c['kind']:<8} {c['state']:<10} {c['address']:<16} "
                    f"{c['distribution']:<9} {c['profile']}")
-    for key in ("inventory", "config", "files_dir", "file_server", "registry"):
+    for key in ("inventory", "config", "connection", "ssh", "files_dir", "file_server", "registry"):
         typer.echo(f"{key}: {info[key]}")
 
 

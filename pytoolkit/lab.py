@@ -295,3 +295,49 @@ def require_running_services() -> None:
     except OSError as exc:
         raise UsageError(f"the lab's registry does not answer on {REGISTRY_HOST_ADDRESS} ({exc}): "
                          "run `toolkit lab up`.") from None
+
+
+def recreated_by(config: dict[str, Any]) -> list[str]:
+    """The lab's existing nodes that bringing `config` up would recreate, losing what is on them.
+
+    A node is recreated when its profile or distribution changes (its container options change).
+    Returns descriptions such as "node1 (server -> k8s)"; empty when nothing is recreated.
+    """
+    existing = {c["node"]: c for c in containers() if c["kind"] == "node"}
+    lost = []
+    for node in config["nodes"]:
+        now = existing.get(node["name"])
+        if now is None:
+            continue
+        for key, default in (("profile", "server"), ("distribution", "trixie")):
+            if now[key] and now[key] != node.get(key, default):
+                lost.append(f"{node['name']} ({key} {now[key]} -> {node.get(key, default)})")
+                break
+    return lost
+
+
+def profiles() -> dict[str, str]:
+    """Profile of each lab node container that exists now: {node name: profile}."""
+    return {c["node"]: c["profile"] for c in containers() if c["kind"] == "node"}
+
+
+def default_bundle() -> Path:
+    """Where lab/build-k8s-bundle caches the bundle of the Kubernetes version the roles default to."""
+    defaults = yamlfile.load(paths.content_dir() / "roles" / "kube_packages" / "defaults" / "main.yml",
+                             "kube_packages defaults")
+    return paths.cache_dir() / "bundles" / f"k8s-{defaults['kube_packages_version']}"
+
+
+def apps_build_script() -> Path | None:
+    """apps/build.sh of a checkout (an installed wheel has no example apps' sources)."""
+    script = paths.content_dir() / "apps" / "build.sh"
+    return script if script.is_file() else None
+
+
+def missing_artifacts(names: list[str]) -> list[str]:
+    """Which of the artifacts `names` the lab's file server lacks, or lacks in its SHA256SUMS."""
+    sums_file = files_dir() / "SHA256SUMS"
+    listed = set()
+    if sums_file.exists():
+        listed = {line.split()[-1].lstrip("*") for line in sums_file.read_text().splitlines() if line.strip()}
+    return [n for n in names if not (files_dir() / n).is_file() or n not in listed]

@@ -60,10 +60,10 @@ def test_reference_stack_normalised_shape() -> None:
     assert list(data) == ["name", "rdbms", "nosql", "queue", "apps"]
     assert data["rdbms"] == {"engine": "postgresql", "database": "shop", "user": "shop",
                              "image": "docker.io/library/postgres:17", "storage": "1Gi", "storage_bytes": 2**30}
-    assert data["nosql"]["image"] == "docker.io/library/redis:7"
+    assert data["nosql"]["image"] == "docker.io/library/redis:8"
     assert data["nosql"]["maxmemory"] == "128mb"
     assert data["queue"] == {"engine": "rabbitmq", "vhost": "shop", "user": "shop",
-                             "image": "docker.io/library/rabbitmq:4-management", "storage": "1Gi",
+                             "image": "docker.io/library/rabbitmq:4.0-management", "storage": "1Gi",
                              "storage_bytes": 2**30}
     catalog, orders, billing, front = data["apps"]
     assert catalog == {
@@ -94,8 +94,8 @@ def test_defaults_are_filled() -> None:
 
 @pytest.mark.parametrize(("engine", "kind", "expected"), [
     ("rdbms", "postgresql", "docker.io/library/postgres:17"),
-    ("rdbms", "mariadb", "docker.io/library/mariadb:11"),
-    ("queue", "rabbitmq", "docker.io/library/rabbitmq:4-management"),
+    ("rdbms", "mariadb", "docker.io/library/mariadb:11.8"),
+    ("queue", "rabbitmq", "docker.io/library/rabbitmq:4.0-management"),
     ("queue", "kafka", "docker.io/apache/kafka:3.9.1"),
 ])
 def test_service_images_default_by_engine(engine: str, kind: str, expected: str) -> None:

@@ -24,9 +24,9 @@ JAVA_VERSIONS = (8, 11, 17, 21)
 KEYWORDS = ("rdbms", "nosql", "queue")  # what `uses` may name besides apps
 DEFAULT_IMAGES: dict[str, str] = {
     "postgresql": "postgres:17",
-    "mariadb": "mariadb:11",
-    "redis": "redis:7",
-    "rabbitmq": "rabbitmq:4-management",
+    "mariadb": "mariadb:11.8",
+    "redis": "redis:8",
+    "rabbitmq": "rabbitmq:4.0-management",
     "kafka": "apache/kafka:3.9.1",
 }
 DEFAULT_RESOURCES: dict[str, tuple[str, str]] = {"java": ("1", "512Mi"), "node": ("1", "256Mi")}  # cpu, memory

@@ -1,0 +1,343 @@
+"""--mode bare end to end, on a 3-node lab of its own (node1: data services; node2, node3: apps),
+reached like real servers: ssh as `ops` with sudo, on internal networks, packages through the lab's
+package cache. One converged lab serves every check, in order:
+
+1. the lab itself: internal networks only, ssh with host keys checked, the package cache in use;
+2. the reference stack (PostgreSQL, Redis, RabbitMQ, 3 Java 8 apps, the Node front), built and
+   published by `toolkit bootstrap` itself: an order travels through all of it, read back with real
+   clients; the Java services run Java 8; status; rerun and --check change nothing; every tag selects;
+3. a node whose sshd is down: named unreachable with its address, the others finish, the rerun converges;
+4. variants of the stack, each carrying an order end to end: two Java versions side by side with secrets
+   of every odd character rotated from their first values; a stack without billing (pruned everywhere);
+   MariaDB with Kafka;
+5. the roles as a collection, used by their fully qualified names from a playbook elsewhere;
+6. reset keeps the data and a second bootstrap finds it; lab down leaves nothing of the lab behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import BIN, ROOT, Lab, changed_hosts, recap
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+VARIANTS = ROOT / "stacks" / "variants"
+ODD = "/ @ : % # ' $"  # every secret of the rotation test holds all of these and a space
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:  # noqa: S310 - a lab container address
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def psql(lab: Lab, sql: str) -> str:
+    return lab.exec("node1", "runuser", "-u", "postgres", "--", "psql", "-d", "shop", "-tAc", sql).strip()
+
+
+def mariadb(lab: Lab, sql: str) -> str:
+    return lab.exec("node1", "mariadb", "-N", "-B", "shop", "-e", sql).strip()
+
+
+def order(lab: Lab, front: str, billed: bool, read: Any) -> int:
+    """POST an order through the front; wait until `read(id)` shows it (billed when `billed`)."""
+    status, products = http("GET", f"{front}/api/products")
+    assert status == 200 and products, products
+    status, created = http("POST", f"{front}/api/orders", {"product_id": products[0]["id"], "quantity": 2})
+    assert status == 201, created
+    order_id = int(created["id"])
+    want = "2|billed" if billed else "2|created"
+    deadline, row = time.monotonic() + 90, ""
+    while time.monotonic() < deadline:
+        row = read(order_id)
+        if row == want:
+            break
+        time.sleep(2)
+    assert row == want, f"order {order_id}: {row!r}, expected {want!r}"
+    return order_id
+
+
+def pg_row(lab: Lab) -> Any:
+    return lambda order_id: psql(lab, f"select quantity, status from orders where id = {order_id}")
+
+
+@pytest.fixture(scope="module")
+def lab(require_docker: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    lab = Lab("toolkit-e2e-bare", 100, tmp_path_factory.mktemp("home-bare"))
+    lab.toolkit("lab", "down")
+    up = lab.toolkit("lab", "up", "--nodes", "3")
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    try:
+        yield lab
+    finally:
+        lab.down()
+        left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=toolkit.lab={lab.name}"],
+                              capture_output=True, text=True, check=True).stdout.split()
+        assert left == [], "lab down left containers behind"
+        nets = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=toolkit.lab={lab.name}"],
+                              capture_output=True, text=True, check=True).stdout.split()
+        assert nets == [], "lab down left networks behind"
+
+
+@pytest.fixture(scope="module")
+def bare(lab: Lab) -> dict[str, Any]:
+    """The reference stack, bootstrapped once: the artifacts are built and published by the CLI."""
+    started = time.monotonic()
+    first = recap(lab.toolkit("bootstrap", "--mode", "bare", "--output", "json"))
+    return {"first": first, "seconds": time.monotonic() - started, "addresses": lab.addresses()}
+
+
+# --- 1. the lab as servers, isolated
+
+
+def test_lab_nodes_sit_only_on_internal_networks(lab: Lab) -> None:
+    status = lab.status()
+    nodes = [c for c in status["containers"] if c["kind"] == "node"]
+    assert sorted(c["node"] for c in nodes) == ["node1", "node2", "node3"]
+    assert all(c["state"] == "running" and c["address"] for c in nodes)
+    for node in nodes:
+        for network in node["networks"]:
+            info = json.loads(subprocess.run(["docker", "network", "inspect", network], capture_output=True,
+                                             text=True, check=True).stdout)[0]
+            assert info["Internal"], f"{node['node']} is on {network}, which routes off the machine"
+    services = {c["container"] for c in status["containers"] if c["kind"] == "service"}
+    assert services == {f"{lab.name}-files", f"{lab.name}-registry"}
+    # Nothing answers outside: a direct connection to Debian's mirror has no route.
+    probe = lab.exec("node2", "sh", "-c", "curl -s -m 5 -o /dev/null http://deb.debian.org/ && echo reached || echo no-route",
+                     check=False)
+    assert "no-route" in probe
+
+
+def test_lab_is_reached_over_ssh_as_an_operator_with_sudo(lab: Lab) -> None:
+    address = lab.addresses()["node2"]
+    ssh_dir = lab.lab_dir() / "ssh"
+    assert oct((ssh_dir / "id_ed25519").stat().st_mode & 0o777) == "0o600"
+    base = ["ssh", "-i", str(ssh_dir / "id_ed25519"), "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+    who = subprocess.run([*base, f"ops@{address}", "id -un; sudo -n id -un"], capture_output=True, text=True)
+    assert who.returncode == 0 and who.stdout.split() == ["ops", "root"], who.stdout + who.stderr
+    root = subprocess.run([*base, f"root@{address}", "true"], capture_output=True, text=True)
+    assert root.returncode != 0, "root may log in over ssh"
+    inventory = (lab.lab_dir() / "inventory" / "hosts.yml").read_text()
+    assert "ansible_connection: ssh" in inventory and "StrictHostKeyChecking=yes" in inventory
+
+
+def test_packages_come_through_the_lab_package_cache(lab: Lab, bare: dict[str, Any]) -> None:
+    log = subprocess.run(["docker", "exec", "toolkit-aptcache", "cat", "/var/log/apt-cacher-ng/apt-cacher.log"],
+                         capture_output=True, text=True, check=True).stdout
+    node_ips = set(bare["addresses"].values())
+    clients = {line.split("|")[2] for line in log.splitlines() if line.count("|") >= 3}
+    assert node_ips & clients, f"no node of the lab fetched through the package cache ({sorted(clients)[:5]})"
+    # The cache forwards to Debian's mirror only.
+    refused = lab.exec("node2", "sh", "-c", "curl -s -o /dev/null -w '%{http_code}' -x "
+                       "$(/usr/local/lib/toolkit-lab/apt-proxy) http://download.docker.com/linux/debian/gpg", check=False)
+    assert refused.strip() == "403", refused
+
+
+# --- 2. the reference stack
+
+
+def test_an_order_travels_through_the_whole_stack(lab: Lab, bare: dict[str, Any]) -> None:
+    front = f"http://{bare['addresses']['node2']}:3000"
+    order_id = order(lab, front, billed=True, read=pg_row(lab))
+    assert psql(lab, f"select count(*) from invoices where order_id = {order_id}") == "1"
+    cached = lab.exec("node1", "redis-cli", "--no-auth-warning", "GET", f"order:{order_id}",
+                      env={"REDISCLI_AUTH": lab.secret("nosql")})
+    assert json.loads(cached)["id"] == order_id
+    queues = lab.exec("node1", "rabbitmqctl", "-q", "list_queues", "-p", "shop", "name", "messages")
+    counts = dict(line.split() for line in queues.strip().splitlines() if line and not line.startswith("name"))
+    assert int(counts["orders.audit"]) >= 1, queues
+    status, bill = http("GET", f"{front}/api/invoices/{order_id}")
+    assert status == 200 and int(bill["order_id"]) == order_id
+
+
+def test_java_services_run_on_java_8(lab: Lab, bare: dict[str, Any]) -> None:
+    for node in ("node2", "node3"):
+        for app in ("catalog", "orders", "billing"):
+            pid = lab.exec(node, "systemctl", "show", "-p", "MainPID", "--value", f"toolkit-{app}").strip()
+            exe = lab.exec(node, "readlink", f"/proc/{pid}/exe").strip()
+            assert "java-8" in exe, f"{app} on {node} runs {exe}"
+
+
+def test_each_app_gets_only_the_secrets_it_uses(lab: Lab, bare: dict[str, Any]) -> None:
+    front_env = lab.exec("node2", "cat", "/etc/toolkit/front.env")
+    assert "PASSWORD" not in front_env and "CATALOG_URLS=" in front_env
+    catalog_env = lab.exec("node2", "cat", "/etc/toolkit/catalog.env")
+    assert "DB_PASSWORD" in catalog_env and "AMQP_PASSWORD" not in catalog_env
+    # Every instance of a used app, so the caller fails over between hosts.
+    addresses = bare["addresses"]
+    assert f"http://{addresses['node2']}:8081" in front_env and f"http://{addresses['node3']}:8081" in front_env
+
+
+def test_status_shows_every_service_running(lab: Lab, bare: dict[str, Any]) -> None:
+    result = recap(lab.toolkit("status", "--mode", "bare", "--output", "json"))
+    services = result["data"]["services"]
+    assert set(services["node1"].values()) == {"running"}, services["node1"]
+    units = sorted(unit.split("@")[0].removesuffix(".service") for unit in services["node1"])
+    assert units == ["postgresql", "rabbitmq-server", "redis-server"], units
+    for node in ("node2", "node3"):
+        assert set(services[node].values()) == {"running"}, services[node]
+
+
+def test_rerun_and_check_report_zero_changed(lab: Lab, bare: dict[str, Any]) -> None:
+    for args in (["bootstrap", "--mode", "bare"], ["bootstrap", "--mode", "bare", "--check"]):
+        result = recap(lab.toolkit(*args, "--output", "json"))
+        assert changed_hosts(result) == {}, f"{' '.join(args)} changed: {changed_hosts(result)}"
+
+
+def tag_names() -> list[str]:
+    """Every role's name and every tag docs/tags.md lists (bare mode's, and the roles it uses)."""
+    table = (ROOT / "docs" / "tags.md").read_text()
+    listed = set(re.findall(r"^\| `([a-z_]+)`", table, re.M))
+    roles = {"common", "postgresql", "redis", "rabbitmq", "java", "nodejs", "app", "download"}
+    bare_tags = {"common", "rdbms", "nosql", "queue", "runtime", "apps", "deploy", "stack"}
+    return sorted((listed & bare_tags) | roles)
+
+
+def test_every_tag_selects_tasks(lab: Lab, bare: dict[str, Any]) -> None:
+    """`--tags X --check` for every role name and documented tag of bare mode runs some task of it."""
+    def run(tag: str) -> tuple[str, int]:
+        result = recap(lab.toolkit("bootstrap", "--mode", "bare", "--check", "--tags", tag, "--output", "json"))
+        # Preflight (tag always) runs 4 tasks on localhost and the artifact checks on one app server.
+        ran = sum(c["ok"] + c["changed"] for host, c in result["hosts"].items() if host != "localhost")
+        return tag, ran
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = dict(pool.map(run, tag_names()))
+    baseline = dict([run("preflight")])["preflight"]
+    empty = sorted(tag for tag, ran in results.items() if ran <= baseline)
+    assert not empty, f"these tags select no task beyond the preflight: {empty} ({results}, baseline {baseline})"
+
+
+# --- 3. a node that cannot be reached
+
+
+def test_an_unreachable_node_is_named_and_the_rest_finish(lab: Lab, bare: dict[str, Any]) -> None:
+    lab.exec("node3", "systemctl", "stop", "ssh.socket", "ssh.service", check=False)
+    try:
+        broken = lab.toolkit("bootstrap", "--mode", "bare", "--output", "json")
+        assert broken.returncode == 1, broken.stderr[-3000:]
+        result = json.loads(broken.stdout)
+        assert result["hosts"]["node3"]["unreachable"] >= 1
+        assert all(result["hosts"][n]["failed"] == 0 and result["hosts"][n]["unreachable"] == 0
+                   for n in ("node1", "node2"))
+        # node2 finished the apps play: its last task ran.
+        message = " ".join(f["message"] for f in result["failures"] if f["host"] == "node3")
+        assert bare["addresses"]["node3"] in message, message
+    finally:
+        lab.exec("node3", "systemctl", "start", "ssh.service")
+    again = recap(lab.toolkit("bootstrap", "--mode", "bare", "--output", "json"))
+    assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in again["hosts"].values())
+
+
+# --- 4. variants of the stack
+
+
+def rotate_secrets(lab: Lab, suffix: str) -> dict[str, str]:
+    """New lab secrets holding every odd character, written where the lab inventory reads them."""
+    values = {name: f"{name}-{suffix} {ODD}" for name in ("rdbms", "nosql", "queue")}
+    for name, value in values.items():
+        (lab.lab_dir() / "secrets" / name).write_text(value)
+    up = lab.toolkit("lab", "up")  # rewrites the inventory's secrets file from the secrets
+    assert up.returncode == 0, up.stderr[-2000:]
+    return values
+
+
+def test_two_javas_side_by_side_with_rotated_odd_secrets(lab: Lab, bare: dict[str, Any]) -> None:
+    secrets = rotate_secrets(lab, "rotated")
+    recap(lab.toolkit("bootstrap", "--mode", "bare", "-s", str(VARIANTS / "two-javas.yml"), "--output", "json"))
+    front = f"http://{bare['addresses']['node3']}:3000"
+    order(lab, front, billed=True, read=pg_row(lab))
+    for node in ("node2", "node3"):
+        versions = {}
+        for app in ("catalog", "orders", "billing"):
+            pid = lab.exec(node, "systemctl", "show", "-p", "MainPID", "--value", f"toolkit-{app}").strip()
+            versions[app] = lab.exec(node, "readlink", f"/proc/{pid}/exe").strip()
+        assert "java-21" in versions["orders"] and "java-8" in versions["catalog"], versions
+    # The services follow the rotation: the new passwords work, with real clients.
+    lab.exec("node1", "redis-cli", "--no-auth-warning", "PING", env={"REDISCLI_AUTH": secrets["nosql"]})
+    pg = lab.exec("node1", "sh", "-c", "PGPASSWORD=\"$P\" psql -h 127.0.0.1 -U shop -d shop -tAc 'select 1'",
+                  env={"P": secrets["rdbms"]})
+    assert pg.strip() == "1"
+
+
+def test_a_removed_app_is_pruned_everywhere(lab: Lab, bare: dict[str, Any]) -> None:
+    recap(lab.toolkit("bootstrap", "--mode", "bare", "-s", str(VARIANTS / "without-billing.yml"), "--output", "json"))
+    for node in ("node2", "node3"):
+        state = lab.exec(node, "systemctl", "show", "-p", "LoadState", "--value", "toolkit-billing", check=False)
+        assert state.strip() == "not-found", f"billing still on {node}"
+        assert lab.exec(node, "sh", "-c", "ls /opt/toolkit /etc/toolkit").count("billing") == 0
+    front = f"http://{bare['addresses']['node2']}:3000"
+    order(lab, front, billed=False, read=pg_row(lab))
+
+
+def test_mariadb_with_kafka(lab: Lab, bare: dict[str, Any]) -> None:
+    recap(lab.toolkit("bootstrap", "--mode", "bare", "-s", str(VARIANTS / "mariadb-kafka.yml"), "--output", "json"))
+    front = f"http://{bare['addresses']['node2']}:3000"
+    order_id = order(lab, front, billed=True,
+                     read=lambda i: mariadb(lab, f"select concat(quantity, '|', status) from orders where id = {i}"))
+    assert mariadb(lab, f"select count(*) from invoices where order_id = {order_id}") == "1"
+    topics = lab.exec("node1", "sh", "-c", "/opt/kafka/bin/kafka-topics.sh --bootstrap-server "
+                      f"{bare['addresses']['node1']}:9092 --list")
+    assert "orders" in topics.split()
+
+
+# --- 5. the roles as a collection
+
+
+def test_roles_are_reusable_from_the_collection(lab: Lab, tmp_path: Path) -> None:
+    built = subprocess.run([str(ROOT / "scripts" / "build-collection"), str(tmp_path / "dist")],
+                           capture_output=True, text=True, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
+    assert built.returncode == 0, built.stderr
+    tarball = built.stdout.strip().splitlines()[-1]
+    collections = tmp_path / "collections"
+    install = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--no-deps",
+                              "-p", str(collections), tarball], capture_output=True, text=True)
+    assert install.returncode == 0, install.stdout + install.stderr
+    playbook = tmp_path / "site.yml"
+    playbook.write_text(
+        "- hosts: rdbms\n  become: true\n  roles:\n    - role: toolkit.stack.postgresql\n"
+        "      vars:\n        postgresql_databases: [{name: reuse_check, owner: postgres}]\n"
+        "- hosts: apps[0]\n  become: true\n  roles:\n    - role: toolkit.stack.java\n"
+        "      vars:\n        java_version: 8\n"
+    )
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_ROLES_PATH": str(tmp_path / "none"),
+           "PATH": f"{BIN}:{os.environ['PATH']}"}
+    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(lab.lab_dir() / "inventory"), str(playbook)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=1200, env=env)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    listed = lab.exec("node1", "runuser", "-u", "postgres", "--", "psql", "-tAc",
+                      "select datname from pg_database where datname = 'reuse_check'")
+    assert listed.strip() == "reuse_check"
+
+
+# --- 6. reset and bootstrap again
+
+
+def test_reset_keeps_data_and_bootstrap_works_again(lab: Lab, bare: dict[str, Any]) -> None:
+    before = psql(lab, "select count(*) from orders")
+    assert int(before) >= 1
+    reset = recap(lab.toolkit("reset", "--mode", "bare", "--yes", "--output", "json"))
+    assert reset["status"] == "successful"
+    state = lab.exec("node2", "systemctl", "is-active", "toolkit-orders", check=False)
+    assert state.strip() != "active"
+    again = recap(lab.toolkit("bootstrap", "--mode", "bare", "--output", "json"))
+    assert again["status"] == "successful"
+    assert psql(lab, "select count(*) from orders") == before, "reset without --purge-data lost orders"
+    status, _ = http("GET", f"http://{bare['addresses']['node3']}:3000/api/products")
+    assert status == 200
