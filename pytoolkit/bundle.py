@@ -265,11 +265,13 @@ def mirror_path(ref: str) -> str:
     return ref
 
 
-def publish_images(bundle: Bundle, registry: str, client: Any) -> list[str]:
+def publish_images(bundle: Bundle, registry: str, client: Any, auth: dict[str, str] | None = None) -> list[str]:
     """Load the bundle's images into the local engine and push them to `registry` under mirror paths.
 
-    A registry over plain HTTP must be in the engine's insecure-registries; loopback ones
-    (127.0.0.1:15000, the lab's) are treated as insecure by Docker already.
+    `auth` is the Docker SDK's auth_config ({"username", "password"}) for a registry that asks for
+    credentials (the lab's), or None for the engine's own. A registry over plain HTTP must be in the
+    engine's insecure-registries; loopback ones (127.0.0.1:15000, the lab's) are treated as insecure
+    by Docker already.
     """
     import docker.errors
 
@@ -286,7 +288,7 @@ def publish_images(bundle: Bundle, registry: str, client: Any) -> list[str]:
         repository, _, tag = target.rpartition(":")
         try:
             client.images.get(ref).tag(repository, tag)
-            for line in client.images.push(repository, tag, stream=True, decode=True):
+            for line in client.images.push(repository, tag, stream=True, decode=True, auth_config=auth):
                 if "error" in line:
                     raise UsageError(f"pushing {ref} to {registry} failed: {line['error']}. A registry served over "
                                      "plain HTTP must be in the Docker engine's insecure-registries (loopback is).")

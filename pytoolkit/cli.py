@@ -127,7 +127,8 @@ def _target(inventory_file: Path | None, mode: str, opts: runner.Options, action
     wanted = lab.plan(None, "k8s" if mode == "k8s" else None)
     changes_hosts = action in ("bootstrap", "deploy") and not opts.check
     if not changes_hosts:
-        what = f"`toolkit {action}{' --check' if opts.check else ''}` only reads"
+        what = (f"`toolkit {action}{' --check' if opts.check else ''}` only reads" if action in ("status", "logs")
+                or opts.check else f"`toolkit {action}` works on a deployed stack")
         if not lab.is_up(current):
             raise UsageError(f"the lab is not up, and {what}: it does not start the lab. "
                              f"Start it with `toolkit lab up`, or `toolkit bootstrap --mode {mode}`.")
@@ -184,8 +185,49 @@ def _publish_lab_artifacts(model: stack.Stack) -> None:
                          "example apps' files (catalog.jar, orders.jar, billing.jar, front.tar.gz) on the lab.")
 
 
+def _publish_lab_images(model: stack.Stack) -> None:
+    """Build and push the stack's images into the lab registry when it lacks any of them (docker, k8s modes).
+
+    Only what the registry misses is built (with what it is built from) and pushed, as `toolkit lab images`
+    does; the lab's manifest records it. Images the toolkit cannot build are left to the run, which names them.
+    """
+    from . import images
+
+    references = [model.rdbms.image, model.nosql.image, model.queue.image, *(a.image for a in model.apps if a.image)]
+    registry = lab.REGISTRY_HOST_ADDRESS
+    credentials = images.lab_registry_credentials()
+    specs, _ = images.specs_for([r for r in references if r is not None], images.checkout())
+    missing = [s for s in specs if not images.in_registry(registry, s.ref, credentials)]
+    if not missing:
+        return
+    typer.echo(f"the lab registry lacks {', '.join(s.ref for s in missing)}: building and pushing them", err=True)
+    root = images.checkout()
+    all_specs = images.catalog({s.name: s.tag for s in specs if s.app}, root)
+    to_build, to_push = images.plan(all_specs, [s.name for s in missing])
+    if any(s.app for s in to_build):
+        _publish_lab_artifacts(model)
+
+    def log(line: str) -> None:
+        typer.echo(line, err=True)
+
+    files = images.gather_files(to_build, lab.files_dir(), log, root)
+    client = lab.docker_client("building the stack's images")
+    client.api.timeout = 3600
+    if not client.images.list(name=images.LAB_BASE_IMAGE):
+        raise UsageError(f"the lab base image {images.LAB_BASE_IMAGE} is missing: build it with `toolkit lab image`.")
+    auth = images.login(client, registry, credentials)
+    try:
+        built = images.build(client, to_build, files, log, root=root)
+        pushed = images.push(client, [b for b in built if b.spec in to_push], registry, auth, log)
+    except images.ImageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    images.write_manifest(images.manifest_path(registry, True), registry, pushed)
+
+
 def _lab_up(config: dict[str, Any], output: str, verbose: int) -> None:
     lab.save_config(config)
+    lab.ensure_registry_credentials()
     result = runner.run("lab_up.yml", None, lab.extravars(config),
                         runner.Options(output="text" if output == "text" else "stderr", verbosity=verbose), "lab-up")
     if result.exit_code:
@@ -202,6 +244,8 @@ def _run_mode(action: str, mode: str, inventory_file: Path | None, stack_file: P
         stack.check_mode(model, mode, inventory.load(target))
         if inventory_file is None and action in ("bootstrap", "deploy") and not opts.check and mode == "bare":
             _publish_lab_artifacts(model)
+        if inventory_file is None and action in ("bootstrap", "deploy") and not opts.check and mode == "k8s":
+            _publish_lab_images(model)
     except UsageError as exc:
         _fail(str(exc))
     # The playbooks read the normalised stack from the run directory (and pass it through the same model).
@@ -355,8 +399,10 @@ def _lab_bundle_vars(found: bundle.Bundle, vars_file: Path | None = None) -> Non
 def _serve_bundle_to_lab(found: bundle.Bundle) -> None:
     """`toolkit bundle serve BUNDLE --lab`: images into the lab registry, files and variables into the lab."""
     lab.require_running_services()
+    user, password = lab.ensure_registry_credentials()
     pushed = bundle.publish_images(found, lab.REGISTRY_HOST_ADDRESS,
-                                   lab.docker_client("serving a bundle (its images are pushed)"))
+                                   lab.docker_client("serving a bundle (its images are pushed)"),
+                                   {"username": user, "password": password})
     typer.echo(f"pushed {len(pushed)} images to {lab.REGISTRY_HOST_ADDRESS}", err=True)
     _lab_bundle_vars(found)
 
@@ -385,12 +431,14 @@ def bundle_serve(
     server = None
     try:
         found = bundle.load(path)
-        if to_lab:
-            lab.require_running_services()
-            registry = registry or lab.REGISTRY_HOST_ADDRESS
-        elif registry is None:
+        if to_lab and registry is None:
+            _serve_bundle_to_lab(found)
+            if vars_file is not None:
+                _lab_bundle_vars(found, vars_file)
+            return
+        if registry is None:
             raise UsageError("--registry HOST:PORT is needed (or --lab to serve to the built-in lab).")
-        else:
+        if not to_lab:
             server = bundle.file_server(found, listen)  # a bad or busy --listen fails before anything is pushed
         pushed = bundle.publish_images(found, registry, lab.docker_client("serving a bundle (its images are pushed)"))
         typer.echo(f"pushed {len(pushed)} images to {registry}", err=True)

@@ -341,3 +341,41 @@ def missing_artifacts(names: list[str]) -> list[str]:
     if sums_file.exists():
         listed = {line.split()[-1].lstrip("*") for line in sums_file.read_text().splitlines() if line.strip()}
     return [n for n in names if not (files_dir() / n).is_file() or n not in listed]
+
+
+REGISTRY_USER = "toolkit"
+
+
+def registry_secret_paths() -> tuple[Path, Path]:
+    """The lab registry's credentials (USER:PASSWORD, 0600) and its htpasswd file (bcrypt, 0600)."""
+    secrets = paths.lab_dir() / "secrets"
+    return secrets / "registry", secrets / "registry.htpasswd"
+
+
+def ensure_registry_credentials() -> tuple[str, str]:
+    """The lab registry's user and password: created once (random), kept in the lab's secrets.
+
+    Also keeps the registry's htpasswd line in step with them; it is rewritten only when the password
+    changed (a bcrypt hash has a random salt, and an unchanged file must not restart the registry).
+    A password an operator wrote into the credentials file is used as it is (rotation).
+    Returns (user, password).
+    """
+    import secrets as token
+
+    import bcrypt
+
+    credentials, htpasswd = registry_secret_paths()
+    credentials.parent.mkdir(parents=True, exist_ok=True)
+    credentials.parent.chmod(0o700)
+    if not credentials.exists():
+        credentials.touch(mode=0o600)
+        credentials.write_text(f"{REGISTRY_USER}:{token.token_urlsafe(24)}\n")
+    user, _, password = credentials.read_text().strip().partition(":")
+    current = htpasswd.read_text().strip() if htpasswd.exists() else ""
+    stored_user, _, stored_hash = current.partition(":")
+    if stored_user != user or not stored_hash or not bcrypt.checkpw(password.encode(), stored_hash.encode()):
+        if not htpasswd.exists():
+            htpasswd.touch(mode=0o600)
+        line = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+        htpasswd.write_text(f"{user}:{line}\n")
+    return user, password

@@ -141,7 +141,7 @@ def test_packages_come_through_the_lab_package_cache(lab: Lab, bare: dict[str, A
     log = subprocess.run(["docker", "exec", "toolkit-aptcache", "cat", "/var/log/apt-cacher-ng/apt-cacher.log"],
                          capture_output=True, text=True, check=True).stdout
     node_ips = set(bare["addresses"].values())
-    clients = {line.split("|")[2] for line in log.splitlines() if line.count("|") >= 3}
+    clients = {line.split("|")[3] for line in log.splitlines() if line.count("|") >= 4}
     assert node_ips & clients, f"no node of the lab fetched through the package cache ({sorted(clients)[:5]})"
     # The cache forwards to Debian's mirror only.
     refused = lab.exec("node2", "sh", "-c", "curl -s -o /dev/null -w '%{http_code}' -x "
