@@ -374,6 +374,64 @@ def require_registry(registry: str, timeout: float = 5.0) -> None:
         raise UsageError(f"the registry {registry} does not answer ({exc.strerror or exc}).") from None
 
 
+_MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+])
+
+
+def in_registry(registry: str, ref: str, credentials: tuple[str, str] | None = None, timeout: float = 10.0) -> bool:
+    """Whether the registry (HOST:PORT, plain HTTP) has the manifest of `ref` (`PATH:TAG`, `library/postgres:17`).
+
+    Asks the registry's v2 API (HEAD /v2/PATH/manifests/TAG) with basic auth when `credentials` are
+    given; the password goes only into that header. Raises UsageError when the registry does not
+    answer or refuses the credentials.
+    """
+    import base64
+    import urllib.error
+    import urllib.request
+
+    path, _, tag = ref.rpartition(":")
+    request = urllib.request.Request(f"http://{registry}/v2/{path}/manifests/{tag}", method="HEAD",
+                                     headers={"Accept": _MANIFEST_TYPES})
+    if credentials is not None:
+        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - http to the named registry
+            return True
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        if exc.code in (401, 403):
+            raise UsageError(f"the registry {registry} refused the credentials of user "
+                             f"'{credentials[0] if credentials else ''}' (HTTP {exc.code}).") from None
+        raise UsageError(f"the registry {registry} answered HTTP {exc.code} for {ref}.") from None
+    except OSError as exc:
+        raise UsageError(f"the registry {registry} does not answer ({getattr(exc, 'reason', exc)}).") from None
+
+
+def specs_for(references: Iterable[str], root: Path | None = None) -> tuple[list[Spec], list[str]]:
+    """The specs that build the given normalised image references, and the references none builds.
+
+    `references` are full references as the stack model writes them (`docker.io/library/postgres:17`,
+    `docker.io/toolkit/catalog:0.1.1`); an app's tag is taken from its reference, so a stack naming
+    another tag of an app gets that tag built. References of other registries, digests and unknown
+    images are returned as not buildable.
+    """
+    refs = list(dict.fromkeys(references))
+    tags: dict[str, str] = {}
+    for ref in refs:
+        for app in APPS:
+            prefix = f"docker.io/toolkit/{app}:"
+            if ref.startswith(prefix) and _TAG.match(ref[len(prefix):]):
+                tags[app] = ref[len(prefix):]
+    by_source = {s.source: s for s in catalog(tags, root) if not s.internal}
+    return [by_source[r] for r in refs if r in by_source], [r for r in refs if r not in by_source]
+
+
 def login(client: Any, registry: str, credentials: tuple[str, str]) -> dict[str, str]:
     """Check the credentials with the registry through the engine; return the auth_config for pushes.
 
