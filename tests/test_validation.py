@@ -7,6 +7,7 @@ would have created a run directory, and there must be none.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +224,42 @@ def test_shipped_stacks_are_valid_for_every_mode(toolkit_home: Path, tmp_path: P
     for mode in ("bare", "docker", "k8s"):
         result = runner.invoke(app, ["inventory", "validate", "--mode", mode, "-i", inv, "--stack", str(variant)])
         assert result.exit_code == 0, result.output
+
+
+def test_lab_directory_open_to_others_is_refused(toolkit_home: Path) -> None:
+    lab_dir = toolkit_home / "lab"
+    lab_dir.mkdir(parents=True)
+    lab_dir.chmod(0o755)
+    out = refused(["lab", "up", "--nodes", "1"], "is open to other users", toolkit_home)
+    assert f"chmod 700 {lab_dir}" in out
+
+
+def test_lab_without_ssh_keygen_is_refused(toolkit_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    refused(["lab", "up", "--nodes", "1"], "the lab needs ssh-keygen", toolkit_home)
+
+
+def test_read_only_commands_never_start_the_lab(toolkit_home: Path) -> None:
+    for args in (["status", "--mode", "bare"], ["status", "--mode", "k8s"], ["bootstrap", "--mode", "bare", "--check"]):
+        out = refused(args, "the lab is not up", toolkit_home)
+        assert "does not start the lab" in out
+    assert not (toolkit_home / "lab" / "lab.yml").exists(), "a read-only command wrote a lab config"
+
+
+@pytest.mark.lab
+def test_lab_node_on_a_network_with_a_route_out_is_refused(toolkit_home: Path, require_docker: None) -> None:
+    import docker
+
+    client = docker.from_env()
+    short = f"outside{os.getpid()}"
+    network = client.networks.create(f"toolkit-lab-{short}", driver="bridge")  # not internal, not the lab's
+    try:
+        (toolkit_home / "lab").mkdir(parents=True, mode=0o700)
+        (toolkit_home / "lab" / "lab.yml").write_text(
+            f"nodes:\n  - {{name: node1, groups: [rdbms, nosql, queue, apps], networks: [lab, {short}]}}\n")
+        out = refused(["lab", "up"], "would have a route off the lab", toolkit_home)
+        assert "node1" in out and f"toolkit-lab-{short}" in out
+    finally:
+        network.remove()
