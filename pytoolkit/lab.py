@@ -289,9 +289,15 @@ def require_running_services() -> None:
 
     if not (inventory_path() / "hosts.yml").exists():
         raise UsageError("the lab is not up (no lab inventory): start it with `toolkit lab up --profile k8s`.")
+    import urllib.error
+
     try:
         with urllib.request.urlopen(f"http://{REGISTRY_HOST_ADDRESS}/v2/", timeout=5):  # noqa: S310 - loopback
             pass
+    except urllib.error.HTTPError as exc:
+        if exc.code != 401:  # the lab registry asks for credentials (htpasswd): 401 is its answer
+            raise UsageError(f"the lab's registry on {REGISTRY_HOST_ADDRESS} answers HTTP {exc.code}: "
+                             "run `toolkit lab up`.") from None
     except OSError as exc:
         raise UsageError(f"the lab's registry does not answer on {REGISTRY_HOST_ADDRESS} ({exc}): "
                          "run `toolkit lab up`.") from None
