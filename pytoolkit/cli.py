@@ -6,6 +6,8 @@ import json
 import os
 import re
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
@@ -29,7 +31,7 @@ app.add_typer(bundle_app, name="bundle")
 app.add_typer(inventory_app, name="inventory")
 
 # Which modes have playbooks today. The others are refused plainly (exit 2), not faked.
-IMPLEMENTED = {"bare", "k8s"}
+IMPLEMENTED = {"bare", "docker", "k8s"}
 _WORD = re.compile(r"^[A-Za-z0-9_.,:*!&\[\]\-]+$")
 
 # Options shared by every playbook-running command, defined once.
@@ -118,7 +120,7 @@ def _target(inventory_file: Path | None, mode: str, opts: runner.Options, action
     """
     if inventory_file is not None:
         inv = inventory.load(inventory_file)
-        inventory.check_mode(inv, mode, opts.tags)
+        inventory.check_mode(inv, mode, opts.tags, extra=opts.extra_vars)
         _implemented(mode)
         return inv.path
     _implemented(mode)
@@ -157,7 +159,7 @@ def _target(inventory_file: Path | None, mode: str, opts: runner.Options, action
             typer.echo(f"serving the cached bundle {bundle_dir} to the lab", err=True)
             _serve_bundle_to_lab(bundle.load(bundle_dir))
     inv = inventory.load(lab.inventory_path())
-    inventory.check_mode(inv, mode, opts.tags)
+    inventory.check_mode(inv, mode, opts.tags, extra=opts.extra_vars)
     return inv.path
 
 
@@ -241,9 +243,14 @@ def _run_mode(action: str, mode: str, inventory_file: Path | None, stack_file: P
         model = stack.load((stack_file or paths.default_stack()).expanduser().resolve())
         stack.check_mode(model, mode)  # needs no inventory: before the lab may be started
         target = _target(inventory_file, mode, opts, action, yes)
-        stack.check_mode(model, mode, inventory.load(target))
+        inv = inventory.load(target)
+        stack.check_mode(model, mode, inv)
+        # Every host at once (the controller's CPU, not a fixed fork count, is the limit).
+        opts.forks = max(5, len(inv.hosts))
         if inventory_file is None and action in ("bootstrap", "deploy") and not opts.check and mode == "bare":
             _publish_lab_artifacts(model)
+        if inventory_file is None and action in ("bootstrap", "deploy") and not opts.check and mode == "docker":
+            _publish_lab_images(model)
         if inventory_file is None and action in ("bootstrap", "deploy") and not opts.check and mode == "k8s":
             _publish_lab_images(model)
     except UsageError as exc:
@@ -316,6 +323,160 @@ def reset(
             _fail("reset removes the stack; pass --yes to confirm when not on a terminal.")
         typer.confirm(f"Remove the stack {what}from the {mode} hosts?", abort=True)
     _run_mode("reset", mode, inventory_file, stack_file, opts, {"toolkit_reset_purge_data": purge_data})
+
+
+AppArg = Annotated[str, typer.Argument(help="An app of the stack (its name in the stack file).", show_default=False)]
+# Commands that act on one app, and the modes where they have no meaning (said plainly, exit 2).
+_NO_MEANING = {
+    ("scale", "bare"): "`toolkit scale` has no meaning in --mode bare: every host of the 'apps' group runs one "
+                       "instance of each app. Add or remove hosts there and run `toolkit bootstrap --mode bare`.",
+    ("rollout", "bare"): "`toolkit rollout --image` has no meaning in --mode bare: apps run from artifacts, not "
+                         "images. Change the app's artifact in the stack file and run `toolkit deploy --mode bare`, "
+                         "which restarts one host at a time.",
+}
+_DURATION = re.compile(r"^([1-9][0-9]{0,6})([smhd])$")
+
+
+def _app_run(action: str, mode: str, inventory_file: Path | None, stack_file: Path | None, app_name: str,
+             variables: dict[str, Any], opts: runner.Options, check: Any = None) -> runner.Result:
+    """Validate and run `<action>_<mode>.yml` for one app of the stack; exit 2 naming what is wrong.
+
+    `check` is called with the loaded stack model before any host is touched (extra validation).
+    """
+    try:
+        mode = _known_mode(mode)
+        if (action, mode) in _NO_MEANING:
+            raise UsageError(_NO_MEANING[(action, mode)])
+        if not (paths.content_dir() / "playbooks" / f"{action}_{mode}.yml").is_file():
+            raise UsageError(f"`toolkit {action}` is not available in --mode {mode} (yet): there is no "
+                             f"playbooks/{action}_{mode}.yml. It works in --mode k8s.")
+        source = (stack_file or paths.default_stack()).expanduser().resolve()
+        model = stack.load(source)
+        names = [a.name for a in model.apps]
+        if app_name not in names:
+            raise UsageError(f"stack file {source}: there is no app '{app_name}'; its apps are {', '.join(names)}.")
+        if check is not None:
+            check(model)
+        stack.check_mode(model, mode)
+        target = _target(inventory_file, mode, opts, action)
+        stack.check_mode(model, mode, inventory.load(target))
+    except UsageError as exc:
+        _fail(str(exc))
+    stack_vars = runner.RunFile("stack.yml", stack.to_yaml(model), variable="toolkit_stack_file", mode=0o644)
+    return runner.run(f"{action}_{mode}.yml", target, {"toolkit_mode": mode, "toolkit_app": app_name, **variables},
+                      opts, f"{action}-{mode}", files=[stack_vars])
+
+
+@app.command()
+def scale(
+    app_name: AppArg,
+    replicas: Annotated[int, typer.Argument(help="How many replicas (0 or more).", show_default=False)],
+    mode: ModeOpt = "bare", inventory_file: InventoryOpt = None, stack_file: StackOpt = None,
+    output: OutputOpt = "text", verbose: VerboseOpt = 0,
+) -> None:
+    """Scale one app to N replicas and wait until they are ready (k8s). The next deploy sets the stack file's count.
+
+    Example: toolkit scale catalog 3 --mode k8s
+    """
+    opts = _options(False, False, None, None, None, None, output, verbose)
+    if replicas < 0:
+        _fail(f"replicas is {replicas}; give 0 or more.")
+    result = _app_run("scale", mode, inventory_file, stack_file, app_name, {"toolkit_replicas": replicas}, opts)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def rollout(
+    app_name: AppArg,
+    image: Annotated[str, typer.Option("--image", help="The new image reference, e.g. toolkit/catalog:0.1.1.",
+                                       show_default=False)],
+    mode: ModeOpt = "bare", inventory_file: InventoryOpt = None, stack_file: StackOpt = None,
+    output: OutputOpt = "text", verbose: VerboseOpt = 0,
+) -> None:
+    """Roll one app out to a new image, one pod at a time, and wait; roll back by itself if it cannot become ready.
+
+    Old pods keep serving until new ones are ready (maxUnavailable 0). The next deploy sets the stack
+    file's image again: change it there to keep the new one.
+
+    Example: toolkit rollout catalog --image toolkit/catalog:0.1.1 --mode k8s
+    """
+    opts = _options(False, False, None, None, None, None, output, verbose)
+    try:
+        full = stack.parse_image(image).full
+    except ValueError as exc:
+        _fail(f"--image '{image}': expected {exc}")
+    result = _app_run("rollout", mode, inventory_file, stack_file, app_name, {"toolkit_image": full}, opts)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_log_lines(lines: list[dict[str, Any]], output: str) -> None:
+    for item in lines:
+        if output == "json":
+            print(json.dumps(item), flush=True)
+        else:
+            gone = " (gone)" if item.get("source") == "store" else ""
+            print(f"{item.get('time', '')} {item.get('pod', '')}{gone} {item.get('line', '')}", flush=True)
+
+
+@app.command()
+def logs(
+    app_name: AppArg,
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="Only lines of the last DURATION: 30s, 10m, 2h, 1d. Default: the live pods' whole logs "
+        "and the last day of the log store.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    mode: ModeOpt = "bare", inventory_file: InventoryOpt = None, stack_file: StackOpt = None,
+    output: OutputOpt = "text", verbose: VerboseOpt = 0,
+) -> None:
+    """Print one app's log lines from every replica (k8s: and from the log store for pods that are gone).
+
+    Lines are printed oldest first as TIME POD LINE; a pod that no longer exists is marked (gone).
+    --output json prints the run's recap with the lines under data.logs (with --follow: one JSON object
+    per line). --follow asks again every few seconds for newer lines.
+
+    Example: toolkit logs catalog --since 10m --mode k8s
+    """
+    seconds = 0
+    if since is not None:
+        found = _DURATION.match(since)
+        if not found:
+            _fail(f"--since '{since}' is not a duration such as 30s, 10m, 2h or 1d.")
+        seconds = int(found.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
+    if output not in ("text", "json"):
+        _fail(f"--output '{output}' is not supported; choose text or json.")
+    # Progress goes to stderr; the lines are the command's output.
+    try:
+        _logs_loop(app_name, seconds, follow, mode, inventory_file, stack_file, output, verbose)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _logs_loop(app_name: str, seconds: int, follow: bool, mode: str, inventory_file: Path | None,
+               stack_file: Path | None, output: str, verbose: int) -> None:
+    """Run the logs playbook once, or (--follow) again and again for the lines after the last one seen."""
+    quiet = runner.Options(output="stderr", verbosity=verbose)
+    after = ""
+    while True:
+        epoch = datetime.strptime(after, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp() if after else 0
+        result = _app_run("logs", mode, inventory_file, stack_file, app_name,
+                          {"toolkit_logs_since": seconds, "toolkit_logs_after": after, "toolkit_logs_after_epoch": epoch},
+                          quiet if not after else runner.Options(output="quiet", verbosity=verbose))
+        data = result.data.get("logs") or {}
+        lines = list(data.get("lines") or [])
+        if result.exit_code:
+            for failure in result.failures:
+                typer.echo(f"error: {failure.host}: {failure.message}", err=True)
+            raise typer.Exit(result.exit_code)
+        if data.get("store_error") and not after:
+            typer.echo(f"warning: {data['store_error']}; lines of pods that are gone are missing.", err=True)
+        if output == "json" and not follow:
+            print(json.dumps(result.as_dict(), indent=2))
+        else:
+            _print_log_lines(lines, output)
+        if not follow:
+            return
+        after = lines[-1]["time"] if lines else (after or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        time.sleep(2)
 
 
 @app.command()

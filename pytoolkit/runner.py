@@ -31,6 +31,7 @@ class Options:
     extra_vars: dict[str, Any] | None = None
     verbosity: int = 0
     output: str = "text"  # text | json | stderr
+    forks: int | None = None  # parallel hosts; None: ansible.cfg's | quiet (nothing shown: the caller reads the Result)
 
 
 @dataclass
@@ -125,9 +126,12 @@ def run(playbook: str, inventory: Path | None, extravars: dict[str, Any], opts: 
         "ANSIBLE_LOCALHOST_WARNING": "0",
         # ansible-runner starts ansible-playbook as a process: find the one installed beside us.
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        **({"ANSIBLE_FORKS": str(opts.forks)} if opts.forks else {}),
     }
     # "stderr": text progress on stderr, e.g. a lab start inside a --output json run.
     stream = sys.stderr if opts.output in ("json", "stderr") else sys.stdout
+    quiet = open(os.devnull, "w", encoding="utf-8") if opts.output == "quiet" else None  # noqa: SIM115 - closed below
+    stream = quiet or stream
     tracker = Tracker()
     started = time.monotonic()
     kwargs: dict[str, Any] = {
@@ -152,6 +156,8 @@ def run(playbook: str, inventory: Path | None, extravars: dict[str, Any], opts: 
     finally:
         # env/ is ansible-runner's input scratch (extravars, envvars); the artifacts keep the record.
         shutil.rmtree(run_dir / "env", ignore_errors=True)
+        if quiet is not None:
+            quiet.close()
     result = Result(
         rc=rc,
         status=status,
@@ -161,7 +167,8 @@ def run(playbook: str, inventory: Path | None, extravars: dict[str, Any], opts: 
         artifacts=run_dir / "artifacts" / "run",
         data=tracker.data,
     )
-    report(result, opts.output, stream)
+    if quiet is None:
+        report(result, opts.output, stream)
     return result
 
 
@@ -172,6 +179,8 @@ def report(result: Result, output: str, stream: Any) -> None:
     recap_table(result.recap, stream)
     services = result.data.get("services") or {}
     for host in sorted(services):
+        if "engine" in services[host]:
+            continue  # a Kubernetes data service: below
         states = ", ".join(f"{unit.removesuffix('.service')}={state}" for unit, state in services[host].items())
         print(f"{host}: {states or '(no stack service here)'}", file=stream)
     nodes = result.data.get("nodes") or {}
@@ -184,6 +193,7 @@ def report(result: Result, output: str, stream: Any) -> None:
     for name in sorted(pods):
         pod = pods[name]
         print(f"pod {name}: {pod.get('phase', '?')} {pod.get('ready', '?')} on {pod.get('node') or '-'}", file=stream)
+    _report_k8s_stack(result.data, stream)
     if result.exit_code and not result.failures:
         # Nothing failed on a host: Ansible itself stopped (syntax error, missing role...). Show why.
         out = result.artifacts / "stdout"
@@ -194,3 +204,30 @@ def report(result: Result, output: str, stream: Any) -> None:
               file=stream)
     verdict = "succeeded" if result.exit_code == 0 else "FAILED"
     print(f"run {verdict} in {result.duration:.1f}s; artifacts: {result.artifacts}", file=stream, flush=True)
+
+
+def _report_k8s_stack(data: dict[str, Any], stream: Any) -> None:
+    """The lines of `status`, `scale` and `rollout` in --mode k8s (set_stats apps, services, scale, rollout)."""
+    apps = data.get("apps") or {}
+    for name in sorted(apps):
+        app = apps[name]
+        port = f" node port {app['node_port']}" if app.get("node_port") else ""
+        print(f"app {name}: {app.get('ready', 0)}/{app.get('desired', '?')} ready, {app.get('restarts', 0)} restarts, "
+              f"{app.get('image', '')}{port}", file=stream)
+    services = data.get("services") or {}
+    for name in sorted(n for n in services if "engine" in services[n]):
+        svc = services[name]
+        vol = svc.get("volume") or {}
+        print(f"service {name} ({svc['engine']}): {svc.get('ready', 0)}/{svc.get('desired', '?')} ready, volume "
+              f"{vol.get('claim', '?')} {vol.get('phase', '?')} {vol.get('capacity', '')} "
+              f"({vol.get('storage_class') or 'no class'})", file=stream)
+    if data.get("network_policy"):
+        print(f"network policies: {data['network_policy']}", file=stream)
+    scale = data.get("scale")
+    if scale:
+        print(f"scaled {scale['app']}: {scale['previous']} -> {scale['replicas']} replicas, {scale['ready']} ready",
+              file=stream)
+    rollout = data.get("rollout")
+    if rollout:
+        print(f"rollout of {rollout['app']} to {rollout['image']}: {rollout['result']} "
+              f"({rollout['ready']}/{rollout['desired']} ready; before: {rollout['previous']})", file=stream)

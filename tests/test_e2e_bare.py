@@ -96,10 +96,14 @@ def lab(require_docker: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="module")
 def bare(lab: Lab) -> dict[str, Any]:
-    """The reference stack, bootstrapped once: the artifacts are built and published by the CLI."""
+    """The reference stack, bootstrapped once: the artifacts are built and published by the CLI.
+
+    First a --check on the fresh nodes: every role must get through check mode before anything is installed.
+    """
+    check = recap(lab.toolkit("bootstrap", "--mode", "bare", "--check", "--output", "json"))
     started = time.monotonic()
     first = recap(lab.toolkit("bootstrap", "--mode", "bare", "--output", "json"))
-    return {"first": first, "seconds": time.monotonic() - started, "addresses": lab.addresses()}
+    return {"check": check, "first": first, "seconds": time.monotonic() - started, "addresses": lab.addresses()}
 
 
 # --- 1. the lab as servers, isolated
@@ -341,3 +345,13 @@ def test_reset_keeps_data_and_bootstrap_works_again(lab: Lab, bare: dict[str, An
     assert psql(lab, "select count(*) from orders") == before, "reset without --purge-data lost orders"
     status, _ = http("GET", f"http://{bare['addresses']['node3']}:3000/api/products")
     assert status == 200
+
+
+def test_reset_with_purge_deletes_the_data(lab: Lab, bare: dict[str, Any]) -> None:
+    """The remove entry points with their data: every service of the stack and its data go."""
+    purge = recap(lab.toolkit("reset", "--mode", "bare", "--yes", "--purge-data", "--output", "json"))
+    assert purge["status"] == "successful"
+    left = lab.exec("node1", "sh", "-c", "ls -d /var/lib/postgresql /var/lib/redis /var/lib/rabbitmq 2>/dev/null || true")
+    assert left.strip() == "", f"--purge-data left data behind: {left}"
+    again = recap(lab.toolkit("reset", "--mode", "bare", "--yes", "--purge-data", "--output", "json"))
+    assert changed_hosts(again) == {}, f"a second reset changed: {changed_hosts(again)}"
