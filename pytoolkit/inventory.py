@@ -33,6 +33,19 @@ SECRETS: dict[str, tuple[str, ...]] = {
 TAGS_WITHOUT_SECRETS = frozenset({"preflight", "common"})
 _GROUP_KEYS = {"hosts", "children", "vars"}
 _HOST = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+$")
+# The name a Kubernetes node registers: a lower-case RFC 1123 subdomain (labels of a-z, 0-9 and '-',
+# joined by '.'), at most 63 characters so it also fits the kubernetes.io/hostname label kubelet sets.
+_NODE_NAME = re.compile(r"^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Defaults of the role variables the k8s checks compare (roles/kubeadm_control_plane, roles/containerd).
+K8S_IMAGE_REPOSITORY_DEFAULT = "registry.k8s.io"
+K8S_CGROUP_DRIVER_DEFAULT = "systemd"
+CONTAINERD_SYSTEMD_CGROUP_DEFAULT = True
+# Inventory variables these checks read (the playbooks' preflight asks Ansible for exactly these).
+INVENTORY_VARIABLES = (
+    "k8s_control_plane_endpoint", "k8s_node_name", "k8s_image_repository", "kubeadm_control_plane_image_repository",
+    "containerd_sandbox_image", "kubeadm_control_plane_cgroup_driver", "kubeadm_control_plane_kubelet_config",
+    "containerd_systemd_cgroup",
+)
 
 
 @dataclass
@@ -172,12 +185,13 @@ def load(path: Path) -> Inventory:
     return inv
 
 
-def check_mode(inv: Inventory, mode: str, tags: list[str] | None = None, secrets: bool = True) -> None:
+def check_mode(inv: Inventory, mode: str, tags: list[str] | None = None, secrets: bool = True,
+               extra: Mapping[str, Any] | None = None) -> None:
     """Refuse an inventory that cannot carry `mode`, naming what to add.
 
     `tags`: the run's --tags (None: all); runs of only TAGS_WITHOUT_SECRETS need no secret. `secrets`:
     False skips the secrets check (the playbooks' own preflight, whose tasks name an undefined secret
-    themselves). Raises UsageError.
+    themselves). `extra`: the run's extra vars (-e), which beat every inventory value. Raises UsageError.
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode '{mode}'; choose one of {', '.join(MODES)}.")
@@ -206,6 +220,8 @@ def check_mode(inv: Inventory, mode: str, tags: list[str] | None = None, secrets
         both = planes & inv.groups.get("workers", set())
         if both:
             raise UsageError(f"inventory {inv.path}: host '{sorted(both)[0]}' is in both 'control_plane' and 'workers'.")
+        check_k8s_node_names(inv, extra)
+        check_k8s_settings(inv, extra)
     if not secrets or (tags and set(tags) <= TAGS_WITHOUT_SECRETS):
         return
     if any(v.startswith("<vaulted:") for v in inv.variables):
@@ -216,6 +232,141 @@ def check_mode(inv: Inventory, mode: str, tags: list[str] | None = None, secrets
             f"inventory {inv.path}: --mode {mode} needs the secret '{missing[0]}' "
             f"(all of: {', '.join(SECRETS[mode])}). Define it in group_vars/all (ideally with ansible-vault)."
         )
+
+
+def _k8s_value(inv: Inventory, extra: Mapping[str, Any] | None, host: str, name: str,
+               default: Any = None) -> tuple[Any, str]:
+    """The value of `name` for `host` (-e beats the inventory) and where it was given, for messages."""
+    if extra and name in extra:
+        return extra[name], f"{name} (given with -e)"
+    missing = object()
+    found = inv.value(host, name, missing)
+    if found is missing:
+        return default, f"{name} (default)" if default is not None else name
+    return found, name
+
+
+def _templated(value: Any) -> bool:
+    """True for a value Ansible still has to evaluate (left to the playbooks' preflight, which sees it evaluated)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _flag(value: Any) -> bool | None:
+    """A boolean as Ansible reads one (true/yes/on/1 ...), or None when it is not one."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("true", "yes", "on", "1", "y", "t"):
+            return True
+        if word in ("false", "no", "off", "0", "n", "f"):
+            return False
+    return None
+
+
+def k8s_hosts(inv: Inventory) -> list[str]:
+    """The cluster's hosts: the control plane's, then the workers', each once and sorted."""
+    planes = sorted(inv.groups.get("control_plane", set()))
+    return planes + sorted(inv.groups.get("workers", set()) - set(planes))
+
+
+def suggest_node_name(name: str) -> str:
+    """A valid node name close to `name`: lower case, other characters as '-', trimmed to 63."""
+    fixed = re.sub(r"[^a-z0-9.-]+", "-", name.lower())
+    fixed = re.sub(r"\.{2,}", ".", fixed)
+    fixed = ".".join(part.strip("-") for part in fixed.split(".") if part.strip("-"))
+    return fixed[:63].rstrip(".-") or "node"
+
+
+def check_k8s_node_names(inv: Inventory, extra: Mapping[str, Any] | None = None) -> None:
+    """Refuse a cluster host whose Kubernetes node name kubeadm would change or refuse, or that two hosts share.
+
+    A node registers as k8s_node_name when set, else as its inventory name; the name must be a lower-case
+    RFC 1123 subdomain of at most 63 characters (kubeadm lowercases or refuses anything else, and every
+    later step would look for a name that does not exist). Raises UsageError naming the host and the fix.
+    """
+    seen: dict[str, str] = {}
+    for host in k8s_hosts(inv):
+        value, where = _k8s_value(inv, extra, host, "k8s_node_name")
+        if _templated(value):
+            continue
+        explicit = value is not None and str(value) != ""
+        name = str(value) if explicit else host
+        group = "control_plane" if host in inv.groups.get("control_plane", set()) else "workers"
+        if not _NODE_NAME.match(name):
+            if explicit:
+                raise UsageError(
+                    f"inventory {inv.path}: host '{host}' (group '{group}') sets {where} to '{name}', which is not a "
+                    "valid Kubernetes node name (lower-case letters, digits, '-' and '.', starting and ending with a "
+                    f"letter or digit, at most 63 characters). Use '{suggest_node_name(name)}' for instance.")
+            raise UsageError(
+                f"inventory {inv.path}: host '{host}' (group '{group}') would register with Kubernetes as node "
+                f"'{host}', which is not a valid node name (lower-case letters, digits, '-' and '.', starting and "
+                "ending with a letter or digit, at most 63 characters): kubeadm would lowercase or refuse it. Rename "
+                f"the host, or keep its inventory name and set k8s_node_name: {suggest_node_name(host)} for it.")
+        if name in seen:
+            raise UsageError(
+                f"inventory {inv.path}: hosts '{seen[name]}' and '{host}' would both register with Kubernetes as node "
+                f"'{name}'; node names must be unique. Give one of them another k8s_node_name.")
+        seen[name] = host
+
+
+def check_k8s_settings(inv: Inventory, extra: Mapping[str, Any] | None = None) -> None:
+    """Refuse settings of different roles that must agree for a cluster to work, naming both variables.
+
+    - containerd's sandbox image (containerd_sandbox_image) must come from kubeadm's image repository
+      (kubeadm_control_plane_image_repository); both follow k8s_image_repository by default.
+    - kubelet's cgroup driver (kubeadm_control_plane_cgroup_driver, or cgroupDriver in
+      kubeadm_control_plane_kubelet_config; kubeadm shares it with every node) must match containerd's
+      containerd_systemd_cgroup on every node.
+    Values still holding Jinja are left to the playbooks' preflight. Raises UsageError.
+    """
+    planes = sorted(inv.groups.get("control_plane", set()))
+    if not planes:
+        return
+    plane = planes[0]
+    repo, repo_var = _k8s_value(inv, extra, plane, "kubeadm_control_plane_image_repository")
+    if repo in (None, ""):
+        repo, repo_var = _k8s_value(inv, extra, plane, "k8s_image_repository")
+        if repo in (None, ""):
+            repo, repo_var = K8S_IMAGE_REPOSITORY_DEFAULT, "kubeadm_control_plane_image_repository (default)"
+    kubelet, kubelet_var = _k8s_value(inv, extra, plane, "kubeadm_control_plane_kubelet_config", {})
+    if isinstance(kubelet, Mapping) and "cgroupDriver" in kubelet:
+        driver, driver_var = kubelet["cgroupDriver"], f"{kubelet_var}.cgroupDriver"
+    else:
+        driver, driver_var = _k8s_value(inv, extra, plane, "kubeadm_control_plane_cgroup_driver",
+                                        K8S_CGROUP_DRIVER_DEFAULT)
+    if not _templated(driver) and driver not in ("systemd", "cgroupfs"):
+        raise UsageError(f"inventory {inv.path}: {driver_var} is '{driver}' (host '{plane}'); kubelet's cgroup "
+                         "driver is systemd or cgroupfs.")
+    for host in k8s_hosts(inv):
+        sandbox, sandbox_var = _k8s_value(inv, extra, host, "containerd_sandbox_image")
+        if sandbox in (None, ""):  # the role's default follows the host's k8s_image_repository
+            follows, _ = _k8s_value(inv, extra, host, "k8s_image_repository")
+            sandbox = f"{follows or K8S_IMAGE_REPOSITORY_DEFAULT}/pause"
+            sandbox_var = "containerd_sandbox_image (default, from k8s_image_repository)"
+        if not _templated(sandbox) and not _templated(repo):
+            sandbox_repo = str(sandbox).rpartition("/")[0] or "docker.io/library"
+            if sandbox_repo.rstrip("/") != str(repo).rstrip("/"):
+                raise UsageError(
+                    f"inventory {inv.path}: {sandbox_var} is '{sandbox}' on host '{host}', from {sandbox_repo}, but "
+                    f"kubeadm pulls the control plane's images from {repo_var} '{repo}'. Pods' sandbox (pause) image "
+                    "must come from the same repository: set k8s_image_repository alone (kubeadm and containerd both "
+                    "follow it), or make kubeadm_control_plane_image_repository and containerd_sandbox_image agree.")
+        systemd, systemd_var = _k8s_value(inv, extra, host, "containerd_systemd_cgroup",
+                                          CONTAINERD_SYSTEMD_CGROUP_DEFAULT)
+        uses_systemd = _flag(systemd)
+        if uses_systemd is None or _templated(driver):
+            continue
+        if uses_systemd != (driver == "systemd"):
+            fix = "true" if driver == "systemd" else "false"
+            raise UsageError(
+                f"inventory {inv.path}: {driver_var} is '{driver}' (kubelet on every node) but {systemd_var} is "
+                f"{str(uses_systemd).lower()} on host '{host}' (containerd's runc SystemdCgroup): kubelet and the "
+                f"container runtime must use the same cgroup driver. Set containerd_systemd_cgroup: {fix}, or "
+                f"change {driver_var.split(' ')[0].split('.')[0]} to match.")
 
 
 def from_ansible(path: str, groups: Mapping[str, Iterable[str]], hostvars: Mapping[str, Mapping[str, Any]],

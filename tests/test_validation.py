@@ -263,3 +263,136 @@ def test_lab_node_on_a_network_with_a_route_out_is_refused(toolkit_home: Path, r
         assert "node1" in out and f"toolkit-lab-{short}" in out
     finally:
         network.remove()
+
+
+# --- k8s: node names and the settings of different roles that must agree (issue 12, faults 5 and 6) ------
+
+K8S_INVENTORY = """
+all:
+  hosts:
+    cp1: {ansible_host: 192.0.2.10}
+    w1: {ansible_host: 192.0.2.11}
+  children:
+    control_plane: {hosts: {cp1: }}
+    workers: {hosts: {w1: }}
+"""
+
+
+def k8s_inventory(tmp_path: Path, cp1: str = "", w1: str = "", group_vars: str = "") -> str:
+    text = K8S_INVENTORY.replace("ansible_host: 192.0.2.10", "ansible_host: 192.0.2.10" + cp1)
+    text = text.replace("ansible_host: 192.0.2.11", "ansible_host: 192.0.2.11" + w1)
+    if group_vars:
+        text = text.replace("  children:", f"  vars: {group_vars}\n  children:")
+    return str(write(tmp_path, "k8s.yml", text))
+
+
+def valid(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+
+def test_k8s_node_name_lets_a_host_keep_an_odd_inventory_name(toolkit_home: Path, tmp_path: Path) -> None:
+    inv = write(tmp_path, "odd.yml", K8S_INVENTORY.replace("w1", "Worker_1"))
+    refused(["inventory", "validate", "--mode", "k8s", "-i", str(inv)],
+            "keep its inventory name and set k8s_node_name: worker-1 for it", toolkit_home)
+    inv.write_text(inv.read_text().replace("ansible_host: 192.0.2.11", "ansible_host: 192.0.2.11, k8s_node_name: worker-1"))
+    valid(["inventory", "validate", "--mode", "k8s", "-i", str(inv)])
+    # Bare mode registers no node: the same name is fine there.
+    valid(["inventory", "validate", "--mode", "bare", "-i", str(write(tmp_path, "bare.yml", GOOD_INVENTORY.replace(
+        "app1", "App_1")))])
+
+
+@pytest.mark.parametrize(("name", "ok"), [
+    ("node1", True), ("db1.example.internal", True), ("a" * 63, True), ("a" * 64, False), ("Node1", False),
+    ("node_1", False), ("-node", False), ("node-", False), ("node..a", False), ("10.0.0.1", True), ("", True),
+])
+def test_k8s_node_name_rule(toolkit_home: Path, tmp_path: Path, name: str, ok: bool) -> None:
+    """Lower-case RFC 1123 subdomain of at most 63 characters; empty means the inventory name."""
+    args = ["inventory", "validate", "--mode", "k8s", "-i", k8s_inventory(tmp_path, w1=f", k8s_node_name: '{name}'")]
+    if ok:
+        valid(args)
+    else:
+        refused(args, f"sets k8s_node_name to '{name}', which is not a valid Kubernetes node name", toolkit_home)
+
+
+def test_k8s_node_names_are_unique(toolkit_home: Path, tmp_path: Path) -> None:
+    refused(["inventory", "validate", "--mode", "k8s", "-i", k8s_inventory(tmp_path, w1=", k8s_node_name: cp1")],
+            "hosts 'cp1' and 'w1' would both register with Kubernetes as node 'cp1'", toolkit_home)
+    # -e gives every host the same value.
+    refused(["bootstrap", "--mode", "k8s", "-i", k8s_inventory(tmp_path), "-e", "k8s_node_name=node"],
+            "would both register with Kubernetes as node 'node'", toolkit_home)
+
+
+def test_k8s_node_name_left_to_ansible_when_templated(toolkit_home: Path, tmp_path: Path) -> None:
+    valid(["inventory", "validate", "--mode", "k8s", "-i",
+           k8s_inventory(tmp_path, w1=", k8s_node_name: '{{ inventory_hostname | upper }}'")])
+
+
+def test_k8s_image_repository_alone_moves_kubeadm_and_the_sandbox(toolkit_home: Path, tmp_path: Path) -> None:
+    valid(["inventory", "validate", "--mode", "k8s", "-i",
+           k8s_inventory(tmp_path, group_vars="{k8s_image_repository: 'registry.example.internal:5000/k8s'}")])
+    # A sandbox image pinned elsewhere no longer agrees.
+    out = refused(["bootstrap", "--mode", "k8s", "-i", k8s_inventory(tmp_path), "-e",
+                   "k8s_image_repository=registry.example.internal:5000/k8s",
+                   "-e", "containerd_sandbox_image=registry.k8s.io/pause:3.10.1"],
+                  "containerd_sandbox_image (given with -e) is 'registry.k8s.io/pause:3.10.1' on host 'cp1'",
+                  toolkit_home)
+    assert "k8s_image_repository (given with -e) 'registry.example.internal:5000/k8s'" in out
+    # Agreeing values are fine, wherever they are set.
+    valid(["inventory", "validate", "--mode", "k8s", "-i", k8s_inventory(tmp_path, group_vars=(
+        "{kubeadm_control_plane_image_repository: 'mirror.internal/k8s', "
+        "containerd_sandbox_image: 'mirror.internal/k8s/pause:3.10.1'}"))])
+
+
+def test_k8s_cgroup_driver_mismatch_names_both_variables(toolkit_home: Path, tmp_path: Path) -> None:
+    out = refused(["bootstrap", "--mode", "k8s", "-i", k8s_inventory(tmp_path), "-e",
+                   "kubeadm_control_plane_cgroup_driver=cgroupfs"],
+                  "kubeadm_control_plane_cgroup_driver (given with -e) is 'cgroupfs'", toolkit_home)
+    assert "containerd_systemd_cgroup (default) is true on host 'cp1'" in out
+    refused(["inventory", "validate", "--mode", "k8s", "-i", k8s_inventory(
+        tmp_path, group_vars="{kubeadm_control_plane_kubelet_config: {cgroupDriver: cgroupfs}}")],
+        "kubeadm_control_plane_kubelet_config.cgroupDriver is 'cgroupfs'", toolkit_home)
+    refused(["inventory", "validate", "--mode", "k8s", "-i", k8s_inventory(
+        tmp_path, group_vars="{kubeadm_control_plane_cgroup_driver: systemd-ish}")],
+        "kubelet's cgroup driver is systemd or cgroupfs", toolkit_home)
+    # Both moved together: fine (a string 'no' is a boolean to Ansible).
+    valid(["inventory", "validate", "--mode", "k8s", "-i", k8s_inventory(
+        tmp_path, group_vars="{kubeadm_control_plane_cgroup_driver: cgroupfs, containerd_systemd_cgroup: 'no'}")])
+
+
+@pytest.mark.parametrize(("inventory_file", "extra", "message"), [
+    ("inventory-k8s-node-name.yml", None, None),
+    ("inventory-k8s-node-name-variable.yml", None, None),
+    ("inventory-k8s-cgroup-driver.yml", None, None),
+    ("inventory-k8s-sandbox-image.yml", None, None),
+    ("inventory-two-control-planes.yml", None, None),
+    ("inventory-k8s-cgroup-driver.yml", "kubeadm_control_plane_cgroup_driver=cgroupfs",
+     "is 'cgroupfs' (kubelet on every node) but containerd_systemd_cgroup (default) is true on host 'cp1'"),
+    ("inventory-k8s-node-name.yml", "k8s_node_name=node", "would both register with Kubernetes as node 'node'"),
+], ids=lambda v: str(v))
+def test_the_k8s_playbooks_refuse_with_the_cli_message(toolkit_home: Path, inventory_file: str, extra: str | None,
+                                                       message: str | None) -> None:
+    """A direct ansible-playbook run of bootstrap_k8s.yml and reset_k8s.yml stops in its preflight (on localhost,
+    before any host is contacted) with the CLI's words."""
+    import json
+    import subprocess
+    import sys
+
+    inv = str(BAD / inventory_file)
+    if extra:
+        cli = runner.invoke(app, ["bootstrap", "--mode", "k8s", "-i", inv, "-e", extra])
+        expected = message  # the playbook cannot tell a value given with -e from an inventory one
+    else:
+        cli = runner.invoke(app, ["inventory", "validate", "--mode", "k8s", "-i", inv])
+        expected = cli.output.strip().removeprefix("error: ")
+    assert cli.exit_code == 2, cli.output
+    assert expected and expected in cli.output
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for playbook in ("bootstrap_k8s.yml", "reset_k8s.yml"):
+        direct = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", inv,
+                                 f"playbooks/{playbook}", "--tags", "preflight", *(["-e", extra] if extra else [])],
+                                capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+        assert direct.returncode != 0, direct.stdout[-3000:]
+        assert json.dumps(expected)[1:-1] in direct.stdout, f"{expected}\n---\n{direct.stdout[-3000:]}"

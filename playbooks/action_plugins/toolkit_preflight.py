@@ -55,7 +55,7 @@ class ActionModule(ActionBase):
         args = self._task.args
         mode = str(args.get("mode", ""))
         sources = task_vars.get("ansible_inventory_sources") or ["(inventory)"]
-        names = [*stack.INVENTORY_VARIABLES, "k8s_control_plane_endpoint"]
+        names = [*stack.INVENTORY_VARIABLES, *inventory.INVENTORY_VARIABLES]
         try:
             inv = inventory.from_ansible(", ".join(str(s) for s in sources), task_vars.get("groups") or {},
                                          task_vars.get("hostvars") or {}, names)
