@@ -194,6 +194,12 @@ def report(result: Result, output: str, stream: Any) -> None:
         pod = pods[name]
         print(f"pod {name}: {pod.get('phase', '?')} {pod.get('ready', '?')} on {pod.get('node') or '-'}", file=stream)
     _report_k8s_stack(result.data, stream)
+    containers = result.data.get("containers") or {}
+    for host in sorted(containers):
+        for name, box in sorted((containers[host] or {}).items()):
+            print(f"{host}: {name} {box.get('state', '?')} ({box.get('health', '?')}) {box.get('image', '')}", file=stream)
+        if not containers[host]:
+            print(f"{host}: (no stack container here)", file=stream)
     if result.exit_code and not result.failures:
         # Nothing failed on a host: Ansible itself stopped (syntax error, missing role...). Show why.
         out = result.artifacts / "stdout"
