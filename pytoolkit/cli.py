@@ -163,12 +163,19 @@ def _target(inventory_file: Path | None, mode: str, opts: runner.Options, action
     return inv.path
 
 
-def _publish_lab_artifacts(model: stack.Stack) -> None:
-    """Build the example apps into the lab's file server when the stack's artifacts are not there yet."""
+def _publish_lab_artifacts(model: stack.Stack, build: bool = True) -> None:
+    """Build the example apps into the lab's file server when the stack's artifacts are not there yet.
+
+    With build=False (a --check run, which changes neither hosts nor the lab) a missing artifact is
+    refused instead, naming the command that builds it.
+    """
     relative = [a.artifact for a in model.apps if "://" not in a.artifact]
     missing = lab.missing_artifacts(relative)
     if not missing:
         return
+    if not build:
+        raise UsageError(f"the lab's file server ({lab.files_dir()}) lacks {', '.join(missing)}, and --check builds "
+                         "nothing. `toolkit bootstrap` without --check builds and publishes the example apps first.")
     script = lab.apps_build_script()
     if script is None:
         raise UsageError(f"the lab's file server ({lab.files_dir()}) lacks {', '.join(missing)} and this toolkit has "
@@ -247,8 +254,8 @@ def _run_mode(action: str, mode: str, inventory_file: Path | None, stack_file: P
         stack.check_mode(model, mode, inv)
         # Every host at once (the controller's CPU, not a fixed fork count, is the limit).
         opts.forks = max(5, len(inv.hosts))
-        if inventory_file is None and action in ("bootstrap", "deploy") and not opts.check and mode == "bare":
-            _publish_lab_artifacts(model)
+        if inventory_file is None and action in ("bootstrap", "deploy") and mode == "bare":
+            _publish_lab_artifacts(model, build=not opts.check)
         if inventory_file is None and action in ("bootstrap", "deploy") and not opts.check and mode == "docker":
             _publish_lab_images(model)
         if inventory_file is None and action in ("bootstrap", "deploy") and not opts.check and mode == "k8s":

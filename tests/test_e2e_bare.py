@@ -98,8 +98,15 @@ def lab(require_docker: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def bare(lab: Lab) -> dict[str, Any]:
     """The reference stack, bootstrapped once: the artifacts are built and published by the CLI.
 
-    First a --check on the fresh nodes: every role must get through check mode before anything is installed.
+    First --check on the fresh lab: refused while the artifacts are not published (a check builds nothing);
+    then, with the example apps published by hand, every role must get through check mode on fresh nodes.
     """
+    refused = lab.toolkit("bootstrap", "--mode", "bare", "--check")
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "lacks catalog.jar" in refused.stderr and "without --check builds" in refused.stderr
+    build = subprocess.run([str(ROOT / "apps" / "build.sh"), str(lab.lab_dir() / "files")], capture_output=True,
+                           text=True, env={**os.environ, "SKIP_TESTS": "1"})
+    assert build.returncode == 0, build.stderr[-3000:]
     check = recap(lab.toolkit("bootstrap", "--mode", "bare", "--check", "--output", "json"))
     started = time.monotonic()
     first = recap(lab.toolkit("bootstrap", "--mode", "bare", "--output", "json"))
@@ -196,6 +203,20 @@ def test_status_shows_every_service_running(lab: Lab, bare: dict[str, Any]) -> N
     assert units == ["postgresql", "rabbitmq-server", "redis-server"], units
     for node in ("node2", "node3"):
         assert set(services[node].values()) == {"running"}, services[node]
+
+
+def test_a_missing_artifact_is_named_before_any_host_changes(lab: Lab, bare: dict[str, Any], tmp_path: Path) -> None:
+    """With an explicit inventory (as on real servers) the playbook checks every artifact at its source."""
+    text = (ROOT / "stacks" / "reference.yml").read_text().replace("artifact: billing.jar", "artifact: nope.jar")
+    stack_file = tmp_path / "nope.yml"
+    stack_file.write_text(text)
+    result = lab.toolkit("bootstrap", "--mode", "bare", "-i", str(lab.lab_dir() / "inventory"), "-s", str(stack_file),
+                         "--output", "json")
+    assert result.returncode == 1, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    message = " ".join(f["message"] for f in data["failures"])
+    assert "SHA256SUMS does not list nope.jar" in message and "billing" in message, message
+    assert all(c["changed"] == 0 for c in data["hosts"].values()), data["hosts"]
 
 
 def test_rerun_and_check_report_zero_changed(lab: Lab, bare: dict[str, Any]) -> None:
