@@ -13,6 +13,7 @@
 // UPSTREAM_CONNECT_TIMEOUT_MS (1000), UPSTREAM_TIMEOUT_MS (5000), UPSTREAM_DOWN_MS (2000),
 // SHUTDOWN_DRAIN_SECONDS (5). See apps/README.md.
 
+const net = require('net');
 const path = require('path');
 const express = require('express');
 const { Upstream, ConfigError, urlsFromEnv, STATE_HEADER } = require('./upstream');
@@ -33,10 +34,27 @@ function intFrom(env, name, def, min) {
   return v;
 }
 
+// BIND_ADDRESS: one address or a comma-separated list (IPv6 literals may be bracketed); unset or empty:
+// every interface (an empty list).
+function bindAddressesFrom(env) {
+  const raw = (env.BIND_ADDRESS || '').trim();
+  if (raw === '') return [];
+  return raw.split(',').map((part) => {
+    let address = part.trim();
+    if (address.startsWith('[') && address.endsWith(']')) address = address.slice(1, -1);
+    if (address === '') throw new ConfigError(`BIND_ADDRESS: empty address in '${raw}'`);
+    if (!net.isIP(address) && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(address)) {
+      throw new ConfigError(`BIND_ADDRESS: '${address}' is not an IP address or a host name`);
+    }
+    return address;
+  });
+}
+
 // Reads the configuration from `env`; throws ConfigError naming the variable on a bad value.
 function loadConfig(env = process.env) {
   const cfg = {
     port: intFrom(env, 'PORT', 3000, 0),
+    bindAddresses: bindAddressesFrom(env),
     serviceName: (env.SERVICE_NAME || '').trim() || 'front',
     connectTimeoutMs: intFrom(env, 'UPSTREAM_CONNECT_TIMEOUT_MS', 1000, 1),
     timeoutMs: intFrom(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1),
@@ -236,7 +254,36 @@ function installShutdown(app, server, cfg, exit = process.exit) {
   return stop;
 }
 
-module.exports = { createApp, loadConfig, describeWiring, installShutdown };
+// Opens cfg.port on every cfg.bindAddresses entry (every interface without one). Returns one object with the
+// http.Server methods installShutdown uses, acting on every listener. `ready(port, where)` runs once all listen.
+function listen(app, cfg, ready = () => {}) {
+  const addresses = cfg.bindAddresses.length ? cfg.bindAddresses : [undefined];
+  const servers = [];
+  let port = cfg.port;
+  const next = (i) => {
+    if (i === addresses.length) {
+      ready(port, cfg.bindAddresses.length ? cfg.bindAddresses.join(', ') : 'every interface');
+      return;
+    }
+    const server = app.listen(port, addresses[i], () => {
+      port = server.address().port; // port 0: the first listener's port for all of them
+      next(i + 1);
+    });
+    servers.push(server);
+  };
+  next(0);
+  return {
+    servers,
+    close(done) {
+      let open = servers.length;
+      for (const server of servers) server.close(() => { open -= 1; if (open === 0) done(); });
+    },
+    closeIdleConnections() { for (const server of servers) if (server.closeIdleConnections) server.closeIdleConnections(); },
+    closeAllConnections() { for (const server of servers) if (server.closeAllConnections) server.closeAllConnections(); },
+  };
+}
+
+module.exports = { createApp, loadConfig, describeWiring, installShutdown, listen };
 
 if (require.main === module) {
   let cfg;
@@ -249,8 +296,6 @@ if (require.main === module) {
   }
   log(`wiring: ${describeWiring(cfg)}`);
   const app = createApp(cfg);
-  const server = app.listen(cfg.port, () => {
-    log(`front listening on port ${server.address().port}`);
-  });
+  const server = listen(app, cfg, (port, where) => log(`front listening on port ${port} (${where})`));
   installShutdown(app, server, cfg);
 }

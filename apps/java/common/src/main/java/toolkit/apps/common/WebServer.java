@@ -7,9 +7,12 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -114,7 +117,8 @@ public final class WebServer {
     private final Map<String, Check> checks = new LinkedHashMap<String, Check>();
     private volatile State state = State.STARTING;
     private final AtomicInteger inFlight = new AtomicInteger();
-    private HttpServer server;
+    // One listener per BIND_ADDRESS entry (a single wildcard listener without it), sharing the executor.
+    private final List<HttpServer> servers = new ArrayList<HttpServer>();
     private ExecutorService executor;
     private int port;
 
@@ -164,19 +168,68 @@ public final class WebServer {
         }
     }
 
+    /**
+     * The addresses to listen on: {@code BIND_ADDRESS}, one address or a comma-separated list (IPv6 literals
+     * may be bracketed); unset or empty means every interface (an empty list here).
+     */
+    static List<InetAddress> bindAddresses() {
+        String value = Env.get("BIND_ADDRESS", "");
+        List<InetAddress> out = new ArrayList<InetAddress>();
+        if (value.isEmpty()) {
+            return out;
+        }
+        for (String part : value.split(",", -1)) {
+            String address = part.trim();
+            if (address.startsWith("[") && address.endsWith("]")) {
+                address = address.substring(1, address.length() - 1);
+            }
+            if (address.isEmpty()) {
+                throw new Env.ConfigException("environment variable BIND_ADDRESS: empty address in '" + value + "'");
+            }
+            try {
+                out.add(InetAddress.getByName(address));
+            } catch (UnknownHostException e) {
+                throw new Env.ConfigException("environment variable BIND_ADDRESS: unknown address '" + address + "'");
+            }
+        }
+        return out;
+    }
+
+    /** Opens the port on every BIND_ADDRESS (every interface without it); port 0 picks one for all of them. */
     public void start(int port) throws IOException {
-        server = HttpServer.create(new InetSocketAddress(port), 128);
-        this.port = server.getAddress().getPort();
+        List<InetAddress> addresses = bindAddresses();
         executor = Executors.newFixedThreadPool(Env.getInt("HTTP_THREADS", 16));
-        server.setExecutor(executor);
-        server.createContext("/", new HttpHandler() {
+        HttpHandler handler = new HttpHandler() {
             @Override
             public void handle(HttpExchange ex) throws IOException {
                 dispatch(ex);
             }
-        });
-        server.start();
-        LOG.info("{} listening on port {}", name, this.port);
+        };
+        int actual = port;
+        List<String> where = new ArrayList<String>();
+        try {
+            for (InetAddress address : addresses.isEmpty() ? Collections.<InetAddress>singletonList(null) : addresses) {
+                HttpServer server = HttpServer.create(
+                        address == null ? new InetSocketAddress(actual) : new InetSocketAddress(address, actual), 128);
+                actual = server.getAddress().getPort();
+                server.setExecutor(executor);
+                server.createContext("/", handler);
+                servers.add(server);
+                where.add(address == null ? "every interface" : address.getHostAddress());
+            }
+        } catch (IOException e) {
+            for (HttpServer server : servers) {
+                server.stop(0);
+            }
+            servers.clear();
+            executor.shutdownNow();
+            throw e;
+        }
+        for (HttpServer server : servers) {
+            server.start();
+        }
+        this.port = actual;
+        LOG.info("{} listening on port {} ({})", name, this.port, String.join(", ", where));
     }
 
     /**
@@ -201,7 +254,7 @@ public final class WebServer {
         if (inFlight.get() > 0) {
             LOG.warn("{}: {} request(s) still running after {} s, closing anyway", name, inFlight.get(), graceSeconds);
         }
-        if (server != null) {
+        for (HttpServer server : servers) {
             server.stop(0);
         }
         if (executor != null) {
