@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import time
 import urllib.error
@@ -29,7 +31,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import BIN, ROOT, Lab, changed_hosts, recap
+from conftest import BIN, ROOT, Lab, assert_no_secret_leaks, changed_hosts, lab_secrets, recap
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 VARIANTS = ROOT / "stacks" / "variants"
@@ -249,11 +251,80 @@ def test_every_tag_selects_tasks(lab: Lab, bare: dict[str, Any]) -> None:
     assert not empty, f"these tags select no task beyond the preflight: {empty} ({results}, baseline {baseline})"
 
 
+# --- 2b. no secret anywhere; each port open only to its clients (issue 13)
+
+
+def test_no_secret_in_any_log_or_run_record(lab: Lab, bare: dict[str, Any]) -> None:
+    """Every node's journal and /var/log, and every run directory, after the full bootstraps above."""
+    assert_no_secret_leaks(lab)
+
+
+def test_a_diff_run_that_rotates_the_secrets_shows_none(lab: Lab, bare: dict[str, Any]) -> None:
+    """--diff -v while every secret changes (env files, redis.conf, users' passwords): neither the old values
+    nor the new ones appear anywhere; the stack follows the new ones."""
+    before = {f"{kind} before the rotation": value for kind, value in lab_secrets(lab.home).items()}
+    rotate_secrets(lab, "diffed")
+    result = recap(lab.toolkit("bootstrap", "--mode", "bare", "--diff", "-v", "--output", "json"))
+    changed = changed_hosts(result)
+    assert {"node1", "node2", "node3"} <= set(changed), f"the rotation changed only {changed}"
+    order(lab, f"http://{bare['addresses']['node2']}:3000", billed=True, read=pg_row(lab))
+    assert_no_secret_leaks(lab, secrets={**before, **lab_secrets(lab.home)})
+
+
+def answers(lab: Lab, source: str | None, host: str, port: int) -> bool:
+    """Whether a TCP connection to host:port is accepted from `source` (a node, or None: the controller)."""
+    if source is None:
+        try:
+            with socket.create_connection((host, port), timeout=3):
+                return True
+        except OSError:
+            return False
+    out = lab.exec(source, "bash", "-c", f"timeout 3 bash -c '</dev/tcp/{host}/{port}' 2>/dev/null && echo open || echo closed",
+                   check=False)
+    return out.strip().endswith("open")
+
+
+def listeners(lab: Lab, node: str) -> set[str]:
+    """The node's listening TCP sockets as ADDRESS:PORT."""
+    out = lab.exec(node, "ss", "-Hltn")
+    return {line.split()[3] for line in out.splitlines() if line.strip()}
+
+
+def test_data_ports_answer_only_the_app_hosts(lab: Lab, bare: dict[str, Any]) -> None:
+    data = bare["addresses"]["node1"]
+    for port in (5432, 6379, 5672):
+        assert answers(lab, "node2", data, port), f"{port} on the data host does not answer an app host"
+        assert not answers(lab, None, data, port), f"{port} on the data host answers the controller"
+    # RabbitMQ's management UI, epmd and distribution port: loopback only (one-node queue), closed to all.
+    on_node1 = listeners(lab, "node1")
+    assert {"127.0.0.1:15672", "127.0.0.1:4369", "127.0.0.1:25672"} <= on_node1, on_node1
+    assert not {a for a in on_node1 if a.rsplit(":", 1)[1] in ("4369", "25672", "15672") and
+                not a.startswith("127.0.0.1:")}, on_node1
+    for port in (4369, 25672, 15672):
+        assert not answers(lab, "node2", data, port), f"{port} on the data host answers an app host"
+    # The toolkit's table stands beside the others (Docker's own nat table inside the node).
+    tables = lab.exec("node1", "nft", "list", "tables")
+    assert "table inet toolkit" in tables and "table ip nat" in tables, tables
+
+
+def test_app_ports_answer_only_the_app_hosts_and_the_front_everyone(lab: Lab, bare: dict[str, Any]) -> None:
+    app = bare["addresses"]["node2"]
+    for port in (8081, 8082, 8083):
+        assert answers(lab, "node3", app, port), f"{port} on an app host does not answer another app host"
+        assert not answers(lab, None, app, port), f"{port} on an app host answers the controller"
+        assert not answers(lab, "node1", app, port), f"{port} on an app host answers the data host"
+        # Bound to loopback (its health check) and the private address only (BIND_ADDRESS).
+        assert {a for a in listeners(lab, "node2") if a.endswith(f":{port}")} == {f"127.0.0.1:{port}", f"{app}:{port}"}
+    assert answers(lab, None, app, 3000), "the front does not answer the controller"
+
+
 # --- 3. a node that cannot be reached
 
 
 def test_an_unreachable_node_is_named_and_the_rest_finish(lab: Lab, bare: dict[str, Any]) -> None:
-    lab.exec("node3", "systemctl", "stop", "ssh.socket", "ssh.service", check=False)
+    # Stop sshd and end its sessions too: an ssh master connection kept by ControlPersist would outlive it.
+    lab.exec("node3", "sh", "-c", "systemctl stop ssh.socket ssh.service; pkill -x sshd-session; pkill -x sshd; true",
+             check=False)
     try:
         broken = lab.toolkit("bootstrap", "--mode", "bare", "--output", "json")
         assert broken.returncode == 1, broken.stderr[-3000:]
@@ -349,6 +420,123 @@ def test_roles_are_reusable_from_the_collection(lab: Lab, tmp_path: Path) -> Non
     listed = lab.exec("node1", "runuser", "-u", "postgres", "--", "psql", "-tAc",
                       "select datname from pg_database where datname = 'reuse_check'")
     assert listed.strip() == "reuse_check"
+
+
+# --- 5b. faults: a node lost mid-run, dpkg interrupted, a full disk (issue 13)
+
+
+def bootstrap_until(lab: Lab, marker: str, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], list[str]]:
+    """Start `toolkit bootstrap --mode bare --output json` and read its progress (stderr) until a line holds
+    `marker`; returns the running process and the lines read."""
+    exe = shutil.which("toolkit", path=str(BIN)) or "toolkit"
+    proc = subprocess.Popen([exe, "bootstrap", "--mode", "bare", "--output", "json", *args], cwd=ROOT, text=True,
+                            env={**os.environ, **lab.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    seen: list[str] = []
+    for line in proc.stderr:
+        seen.append(line)
+        if marker in line:
+            return proc, seen
+    proc.wait()
+    raise AssertionError(f"the run ended before '{marker}': {''.join(seen)[-3000:]}")
+
+
+def test_a_node_stopped_mid_run_is_named_and_converges_when_back(lab: Lab, bare: dict[str, Any]) -> None:
+    """node3 (an app host) goes down while node1 installs the data services: the recap names it unreachable,
+    node1 and node2 finish every play (node2 its apps and their rolling restart), and once node3 is back
+    (its services and its firewall start at boot) the rerun converges it."""
+    proc, seen = bootstrap_until(lab, "PLAY RDBMS")
+    subprocess.run(["docker", "kill", lab.container("node3")], check=True, capture_output=True)
+    stdout, rest = proc.communicate(timeout=3600)
+    assert proc.returncode == 1, "".join(seen)[-2000:] + rest[-3000:]
+    result = json.loads(stdout)
+    assert result["hosts"]["node3"]["unreachable"] >= 1, result["hosts"]
+    for node in ("node1", "node2"):
+        assert result["hosts"][node]["failed"] == 0 and result["hosts"][node]["unreachable"] == 0, result["hosts"]
+    assert all(f["host"] == "node3" for f in result["failures"]), result["failures"]
+    assert "PLAY Apps - the stack" in rest, rest[-3000:]  # node2 went on to its apps
+    subprocess.run(["docker", "start", lab.container("node3")], check=True, capture_output=True)
+    up = lab.toolkit("lab", "up")  # the node's address and host key, as the lab sees them now
+    assert up.returncode == 0, up.stderr[-2000:]
+    lab.exec("node3", "sh", "-c", "timeout 180 systemctl is-system-running --wait >/dev/null 2>&1; true")
+    assert "table inet toolkit" in lab.exec("node3", "nft", "list", "tables"), "the firewall did not come back at boot"
+    again = recap(lab.toolkit("bootstrap", "--mode", "bare", "--output", "json"))
+    assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in again["hosts"].values()), again["hosts"]
+    status, _ = http("GET", f"http://{lab.addresses()['node3']}:3000/api/products")
+    assert status == 200
+
+
+DPKG_WATCHER = """echo $$ > /run/toolkit-e2e-dpkg-watcher.pid
+for i in $(seq 1 60000); do
+  if ls /var/lib/dpkg/updates 2>/dev/null | grep -q '^[0-9]'; then
+    pid=$(pidof dpkg) && kill -9 $pid && echo "$pid" > /run/toolkit-e2e-dpkg-killed && exit 0
+  fi
+  sleep 0.01
+done"""
+
+
+def test_an_interrupted_dpkg_is_repaired_by_the_rerun(lab: Lab, bare: dict[str, Any]) -> None:
+    """dpkg is killed on node2 halfway through an install the run started (a package added for node2 alone):
+    the run fails there with dpkg interrupted; the rerun finishes dpkg's work and installs the package."""
+    host_vars = lab.lab_dir() / "inventory" / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    (host_vars / "node2.yml").write_text("common_packages: [vim-runtime]\n")
+    lab.exec("node2", "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q vim-runtime >/dev/null 2>&1; "
+             "rm -f /run/toolkit-e2e-dpkg-killed")
+    subprocess.run(["docker", "exec", "-d", lab.container("node2"), "bash", "-c", DPKG_WATCHER], check=True)
+    args = ("bootstrap", "--mode", "bare", "--tags", "common", "--limit", "node2", "--output", "json")
+    try:
+        broken = lab.toolkit(*args)
+        assert lab.exec("node2", "cat", "/run/toolkit-e2e-dpkg-killed", check=False).strip().isdigit(), \
+            "dpkg was never caught in the middle of an install"
+        assert broken.returncode == 1, broken.stdout[-2000:] + broken.stderr[-3000:]
+        failures = json.loads(broken.stdout)["failures"]
+        assert [f["host"] for f in failures] == ["node2"], failures
+        state = lab.exec("node2", "sh", "-c", "dpkg --audit; ls /var/lib/dpkg/updates", check=False)
+        assert state.strip(), "dpkg does not look interrupted"
+        again = recap(lab.toolkit(*args))
+        assert again["hosts"]["node2"]["failed"] == 0 and changed_hosts(again).get("node2"), again["hosts"]
+        assert lab.exec("node2", "dpkg", "--audit").strip() == ""
+        installed = lab.exec("node2", "dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "vim-runtime")
+        assert installed.strip() == "ii", installed
+    finally:
+        (host_vars / "node2.yml").unlink()
+        lab.exec("node2", "sh", "-c", "kill $(cat /run/toolkit-e2e-dpkg-watcher.pid) 2>/dev/null; "
+                 "rm -f /run/toolkit-e2e-dpkg-watcher.pid", check=False)
+
+
+def test_a_full_disk_on_the_data_host_stops_the_run_and_keeps_the_data(lab: Lab, bare: dict[str, Any]) -> None:
+    """PostgreSQL's data directory moved onto a small filesystem of its own (tmpfs, a few MiB free) inside
+    node1, never the machine's disk: the run fails on node1 naming that filesystem and its free space, before
+    PostgreSQL is touched; the orders are all there, on the small disk and back on the real one."""
+    before = psql(lab, "select count(*) from orders")
+    major = lab.exec("node1", "sh", "-c", "ls /etc/postgresql | sort -n | tail -1").strip()
+    data, small, unit = f"/var/lib/postgresql/{major}/main", "/mnt/toolkit-e2e-small", f"postgresql@{major}-main"
+    lab.exec("node1", "bash", "-c", f"""set -e
+systemctl stop {unit}
+mkdir -p {small}
+used=$(du -sm {data} | cut -f1)
+mount -t tmpfs -o size=$((used + 24))m,mode=0700 toolkit-e2e-small {small}
+cp -a {data}/. {small}/
+chown postgres:postgres {small}
+mount --bind {small} {data}
+free=$(df --output=avail -BM {small} | tail -1 | tr -dc 0-9)
+dd if=/dev/zero of={small}/toolkit-e2e-ballast bs=1M count=$((free - 6)) status=none
+systemctl start {unit}""")
+    try:
+        assert psql(lab, "select count(*) from orders") == before
+        failed = lab.toolkit("bootstrap", "--mode", "bare", "--tags", "rdbms", "--output", "json")
+        assert failed.returncode == 1, failed.stdout[-2000:] + failed.stderr[-3000:]
+        failures = json.loads(failed.stdout)["failures"]
+        assert [f["host"] for f in failures] == ["node1"], failures
+        message = failures[0]["message"]
+        assert "toolkit-e2e-small" in message and f"mounted at {data}" in message and "MiB free" in message, message
+        assert psql(lab, "select count(*) from orders") == before
+        assert lab.exec("node1", "systemctl", "is-active", unit).strip() == "active"
+    finally:
+        lab.exec("node1", "bash", "-c", f"systemctl stop {unit}; umount {data}; umount {small}; rmdir {small}; "
+                 f"systemctl start {unit}", check=False)
+    assert psql(lab, "select count(*) from orders") == before
 
 
 # --- 6. reset and bootstrap again
