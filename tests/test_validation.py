@@ -360,6 +360,36 @@ def test_k8s_cgroup_driver_mismatch_names_both_variables(toolkit_home: Path, tmp
         tmp_path, group_vars="{kubeadm_control_plane_cgroup_driver: cgroupfs, containerd_systemd_cgroup: 'no'}")])
 
 
+def test_role_defaults_follow_k8s_image_repository(tmp_path: Path) -> None:
+    """One setting, one variable: the real role defaults, templated by Ansible, put kubeadm's image
+    repository and containerd's sandbox image in k8s_image_repository."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    playbook = write(tmp_path, "defaults.yml", f"""
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars_files:
+    - {root}/roles/kubeadm_control_plane/defaults/main.yml
+    - {root}/roles/containerd/defaults/main.yml
+  tasks:
+    - ansible.builtin.debug:
+        msg: "{{{{ {{'repo': kubeadm_control_plane_image_repository, 'sandbox': containerd_sandbox_image}} | to_json }}}}"
+""")
+    bin_dir = Path(sys.executable).parent
+    for extra, repo in ((None, "registry.k8s.io"), ("k8s_image_repository=mirror.internal/k8s", "mirror.internal/k8s")):
+        args = [str(bin_dir / "ansible-playbook"), "-i", "localhost,", str(playbook)] + (["-e", extra] if extra else [])
+        out = subprocess.run(args, capture_output=True, text=True, cwd=root,
+                             env={**os.environ, "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_NOCOLOR": "1"})
+        assert out.returncode == 0, out.stdout + out.stderr
+        start = out.stdout.index('"msg": ') + len('"msg": ')
+        shown = json.loads(json.JSONDecoder().raw_decode(out.stdout[start:])[0])
+        assert shown == {"repo": repo, "sandbox": f"{repo}/pause:3.10.1"}
+
+
 @pytest.mark.parametrize(("inventory_file", "extra", "message"), [
     ("inventory-k8s-node-name.yml", None, None),
     ("inventory-k8s-node-name-variable.yml", None, None),
