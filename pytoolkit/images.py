@@ -284,24 +284,23 @@ def _sha256(path: Path) -> str:
 
 
 def kafka_tarball(root: Path, log: Log) -> Path:
-    """The Kafka release tarball, assembled once from Maven Central by molecule/kafka/build-tarball.sh.
+    """The Kafka release tarball, assembled from Maven Central by lab/build-kafka-tarball (cached there).
 
-    Cached under ~/.cache/toolkit/kafka/VERSION/ (the kafka role's molecule scenario uses the same).
-    Raises UsageError when it must be built and Maven is missing; ImageError when the script fails.
+    Kept under ~/.cache/toolkit/kafka/ with its SHA256SUMS line. Raises UsageError when it must be built
+    and Maven is missing; ImageError when the script fails.
     """
     version, scala = kafka_release(root)
     outdir = paths.cache_dir() / "kafka"
-    tarball = outdir / version / f"kafka_{scala}-{version}.tgz"
-    if tarball.is_file() and tarball.with_name(tarball.name + ".sha512").is_file():
-        return tarball
-    if shutil.which("mvn") is None:
-        raise UsageError(f"the kafka image needs {tarball}, assembled from Maven Central by "
-                         "molecule/kafka/build-tarball.sh, which needs Maven: `apt-get install -y maven`.")
-    log(f"assembling Kafka {version} from Maven Central (molecule/kafka/build-tarball.sh)")
-    result = subprocess.run([str(root / "molecule" / "kafka" / "build-tarball.sh"), version, str(outdir)],
-                            capture_output=True, text=True, check=False)
+    log(f"Kafka {version}: lab/build-kafka-tarball (cached)")
+    result = subprocess.run([str(root / "lab" / "build-kafka-tarball"), "--version", version, "--scala", scala,
+                             str(outdir)], capture_output=True, text=True, check=False)
+    if result.returncode == 1 and shutil.which("mvn") is None:
+        raise UsageError("the kafka image needs the Kafka tarball, assembled from Maven Central by "
+                         "lab/build-kafka-tarball, which needs Maven: `apt-get install -y maven`.")
+    lines = result.stdout.strip().splitlines()
+    tarball = Path(lines[-1]) if lines else outdir / f"kafka_{scala}-{version}.tgz"
     if result.returncode != 0 or not tarball.is_file():
-        raise ImageError(f"molecule/kafka/build-tarball.sh {version} failed:\n{(result.stdout + result.stderr)[-3000:]}")
+        raise ImageError(f"lab/build-kafka-tarball {version} failed:\n{(result.stdout + result.stderr)[-3000:]}")
     return tarball
 
 
