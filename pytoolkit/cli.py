@@ -163,6 +163,25 @@ def _target(inventory_file: Path | None, mode: str, opts: runner.Options, action
     return inv.path
 
 
+def _publish_lab_kafka(build: bool) -> None:
+    """Publish the Kafka tarball (lab/build-kafka-tarball, cached) on the lab's file server beside the apps."""
+    script = paths.content_dir() / "lab" / "build-kafka-tarball"
+    if not build:
+        if not any(name.startswith("kafka_") for name in lab.published_artifacts()):
+            raise UsageError(f"the lab's file server ({lab.files_dir()}) has no Kafka tarball, and --check builds nothing. "
+                             "`toolkit bootstrap` without --check publishes it first.")
+        return
+    if not script.is_file():
+        raise UsageError("the lab publishes Kafka with lab/build-kafka-tarball, which an installed wheel does not carry: "
+                         "run from a checkout, or publish the tarball and its SHA256SUMS line on the lab's file server.")
+    import subprocess
+
+    typer.echo(f"publishing the Kafka tarball on the lab's file server ({script})", err=True)
+    done = subprocess.run([str(script), str(lab.files_dir())], stdout=subprocess.DEVNULL, stderr=sys.stderr, check=False)
+    if done.returncode != 0:
+        raise UsageError(f"{script} failed (exit {done.returncode}); nothing was deployed.")
+
+
 def _publish_lab_artifacts(model: stack.Stack, build: bool = True) -> None:
     """Build the example apps into the lab's file server when the stack's artifacts are not there yet.
 
@@ -170,6 +189,8 @@ def _publish_lab_artifacts(model: stack.Stack, build: bool = True) -> None:
     refused instead, naming the command that builds it.
     """
     relative = [a.artifact for a in model.apps if "://" not in a.artifact]
+    if model.queue.engine == "kafka":
+        _publish_lab_kafka(build)
     missing = lab.missing_artifacts(relative)
     if not missing:
         return

@@ -340,12 +340,17 @@ def apps_build_script() -> Path | None:
     return script if script.is_file() else None
 
 
+def published_artifacts() -> set[str]:
+    """Names the lab file server's SHA256SUMS lists (empty when there is none yet)."""
+    sums_file = files_dir() / "SHA256SUMS"
+    if not sums_file.exists():
+        return set()
+    return {line.split()[-1].lstrip("*") for line in sums_file.read_text().splitlines() if line.strip()}
+
+
 def missing_artifacts(names: list[str]) -> list[str]:
     """Which of the artifacts `names` the lab's file server lacks, or lacks in its SHA256SUMS."""
-    sums_file = files_dir() / "SHA256SUMS"
-    listed = set()
-    if sums_file.exists():
-        listed = {line.split()[-1].lstrip("*") for line in sums_file.read_text().splitlines() if line.strip()}
+    listed = published_artifacts()
     return [n for n in names if not (files_dir() / n).is_file() or n not in listed]
 
 
