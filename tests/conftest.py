@@ -108,3 +108,100 @@ def recap(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 def changed_hosts(result: dict[str, Any]) -> dict[str, int]:
     return {host: counts["changed"] for host, counts in result["hosts"].items() if counts["changed"]}
+
+
+# --- No secret anywhere: the lab's secrets searched in every place a run may leave them.
+
+# Kinds of lab secrets by file name under <TOOLKIT_HOME>/lab/secrets/ (what a failure names; never the value).
+SECRET_KINDS = {"rdbms": "toolkit_rdbms_password", "nosql": "toolkit_nosql_password",
+                "queue": "toolkit_queue_password", "registry": "the lab registry's password"}
+
+
+def lab_secrets(home: Path) -> dict[str, str]:
+    """Every lab secret under `home`/lab/secrets/: file name -> value.
+
+    Files named with a dot (the registry's htpasswd hash and its stamp) are derived, not secrets. The
+    `registry` file holds USER:PASSWORD; only the password is a secret. Raises AssertionError when the
+    directory is missing or holds no secret (a check with nothing to look for proves nothing).
+    """
+    directory = home / "lab" / "secrets"
+    found: dict[str, str] = {}
+    for path in sorted(directory.glob("*")) if directory.is_dir() else []:
+        if not path.is_file() or "." in path.name:
+            continue
+        value = path.read_text().rstrip("\n")
+        if path.name == "registry":
+            value = value.split(":", 1)[-1]
+        if value:
+            found[path.name] = value
+    assert found, f"no lab secret under {directory}: nothing to look for"
+    return found
+
+
+def _needles(value: str) -> list[bytes]:
+    """The forms a secret takes when written out: raw, JSON-escaped, shell-quoted, %-encoded."""
+    import shlex
+    from urllib.parse import quote
+
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], shlex.quote(value),
+             quote(value, safe="")}
+    return sorted({f.encode() for f in forms if len(f) >= 6})
+
+
+def _hits(data: bytes, secrets: dict[str, list[bytes]]) -> list[str]:
+    return [kind for kind, needles in secrets.items() if any(n in data for n in needles)]
+
+
+def find_secret_leaks(lab: Lab, nodes: list[str] | None = None, extra_paths: tuple[str, ...] = (),
+                      secrets: dict[str, str] | None = None) -> list[str]:
+    """Where the lab's secrets appear: one line per place and secret kind, never the value.
+
+    Looks at, on every node (default: every node of the lab, through the Docker API): the whole systemd
+    journal (`journalctl -o export`, every field: messages, command lines of sudo and of processes) and
+    every file under /var/log, plus `extra_paths` on the nodes (e.g. /var/lib/docker/containers for
+    container logs); on the controller: every file of the run directories under the lab's
+    TOOLKIT_HOME/runs (events, stdout, extra vars, command lines). `secrets`: kind -> value to look for
+    (default: lab_secrets(lab.home); pass more, e.g. the values before a rotation). Returns e.g.
+    ['node1 journal: nosql (toolkit_nosql_password)'].
+    """
+    import io
+    import tarfile
+
+    values = secrets if secrets is not None else lab_secrets(lab.home)
+    needles = {kind: _needles(value) for kind, value in values.items()}
+    names = {kind: SECRET_KINDS.get(kind, kind) for kind in values}
+    leaks: list[str] = []
+
+    def report(where: str, data: bytes) -> None:
+        leaks.extend(f"{where}: {kind} ({names[kind]})" for kind in _hits(data, needles))
+
+    for node in nodes if nodes is not None else sorted(lab.addresses()):
+        container = lab.container(node)
+        journal = subprocess.run(["docker", "exec", container, "journalctl", "--no-pager", "--all", "-o", "export"],
+                                 capture_output=True, timeout=600)
+        assert journal.returncode == 0 and journal.stdout, f"{node}: journalctl gave nothing: {journal.stderr[-500:]!r}"
+        report(f"{node} journal", journal.stdout)
+        for root in ("/var/log", *extra_paths):
+            tar = subprocess.run(["docker", "exec", container, "tar", "-C", "/", "-cf", "-", "--ignore-failed-read",
+                                  root.lstrip("/")], capture_output=True, timeout=600)
+            if not tar.stdout:
+                assert root != "/var/log", f"{node}: could not read /var/log: {tar.stderr[-500:]!r}"
+                continue
+            with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as archive:
+                for member in archive:
+                    handle = archive.extractfile(member) if member.isfile() else None
+                    if handle is not None:
+                        report(f"{node} /{member.name}", handle.read())
+    runs = lab.home / "runs"
+    for path in sorted(runs.rglob("*")) if runs.is_dir() else []:
+        if path.is_file() and not path.is_symlink():
+            report(f"controller {path}", path.read_bytes())
+    return leaks
+
+
+def assert_no_secret_leaks(lab: Lab, nodes: list[str] | None = None, extra_paths: tuple[str, ...] = (),
+                           secrets: dict[str, str] | None = None) -> None:
+    """Fail naming every place (node journal, node file, controller run file) and secret kind that
+    find_secret_leaks reports; the values themselves never appear in the message."""
+    leaks = find_secret_leaks(lab, nodes, extra_paths, secrets)
+    assert not leaks, "secrets found in logs or run records:\n  " + "\n  ".join(leaks)
