@@ -87,13 +87,13 @@ def _check_node_versions(model: Stack, inv: Inventory) -> None:
         return
     for host in sorted(inv.groups.get("apps", set())):
         method = inv.value(host, "nodejs_install_method", NODEJS_INSTALL_METHOD_DEFAULT)
-        if method == "package":
+        if method in ("package", "nodesource"):
             (i, a), (j, b) = [next((i, app) for i, app in nodes if app.runtime_version == v) for v in sorted(versions)[:2]]
             raise UsageError(
                 f"{model.source}: apps '{a.name}' and '{b.name}' ask for Node.js {a.node_version} and {b.node_version} "
                 f"('apps[{i}].node_version', 'apps[{j}].node_version'), but inventory {inv.path} sets "
-                f"nodejs_install_method 'package' for host '{host}', and the distribution ships one Node.js. Use one "
-                "node_version, or nodejs_install_method nodesource or tarball."
+                f"nodejs_install_method '{method}' for host '{host}', which gives one Node.js per host (both name "
+                "the package nodejs). Use one node_version, or nodejs_install_method tarball."
             )
 
 
