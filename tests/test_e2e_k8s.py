@@ -1,18 +1,28 @@
 """--mode k8s end to end: a kubeadm cluster on 3 kind-style nodes of a lab of its own (1 control plane,
 2 workers), from the offline bundle the lab builds from source (lab/build-k8s-bundle, cached under
-~/.cache), reached like real servers (ssh as `ops` with sudo, internal networks). One cluster serves
-every check, in order: bad input first, then the cluster, the pod network and DNS, rerun and --check,
-status, a fourth worker joined with --limit (after a blocked join), reset and a second bootstrap.
+~/.cache), reached like real servers (ssh as `ops` with sudo, internal networks), with the add-ons and
+the stack on it (the first bootstrap builds and pushes the stack's images into the lab registry).
+One cluster serves every check, in order: bad input first, then the cluster, the pod network and DNS,
+rerun and --check, status; then the stack under a client loop through the front's NodePort (the
+order's whole path, a deleted pod, rolling updates good and bad, scale, a deleted PostgreSQL pod, logs
+of a gone pod, storage refused, a removed app, a rerun); then a fourth worker joined with --limit (after
+a blocked join), reset and a second bootstrap.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import docker
 import pytest
 
 from conftest import ROOT, Lab, changed_hosts, recap
@@ -44,7 +54,9 @@ def kubectl_json(*args: str) -> Any:
 @pytest.fixture(scope="module")
 def k8s_lab(require_docker: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     global LAB
-    LAB = Lab("toolkit-e2e-k8s", 200, tmp_path_factory.mktemp("home-k8s"))
+    # A lab of its own; TOOLKIT_E2E_K8S_LAB=NAME:PORT_OFFSET runs it under another name (beside a CI run).
+    name, _, offset = os.environ.get("TOOLKIT_E2E_K8S_LAB", "toolkit-e2e-k8s:200").partition(":")
+    LAB = Lab(name, int(offset or 200), tmp_path_factory.mktemp("home-k8s"))
     toolkit("lab", "down")
     # scripts/test starts this build in the background; the lock makes this wait for it.
     build = subprocess.run([str(ROOT / "lab" / "build-k8s-bundle"), str(BUNDLE)], capture_output=True, text=True)
@@ -54,9 +66,13 @@ def k8s_lab(require_docker: None, tmp_path_factory: pytest.TempPathFactory) -> I
     try:
         serve = toolkit("bundle", "serve", str(BUNDLE), "--lab")
         assert serve.returncode == 0, serve.stdout + serve.stderr
-        for cmd in (["docker", "tag", "toolkit-lab/debian:trixie", f"{LAB.registry}/toolkit/debian:trixie"],
-                    ["docker", "push", "-q", f"{LAB.registry}/toolkit/debian:trixie"]):
-            subprocess.run(cmd, check=True, capture_output=True)
+        # The registry asks for the lab's credentials (htpasswd): pushed with them in the API's auth header.
+        user, _, password = LAB.secret("registry").partition(":")
+        engine = docker.from_env()
+        engine.images.get("toolkit-lab/debian:trixie").tag(f"{LAB.registry}/toolkit/debian", "trixie")
+        for line in engine.images.push(f"{LAB.registry}/toolkit/debian", "trixie", stream=True, decode=True,
+                                       auth_config={"username": user, "password": password}):
+            assert "error" not in line, line
 
         # Bad input first, on the fresh nodes: a release the source does not have stops the run
         # before anything is installed.
@@ -160,6 +176,328 @@ def test_k8s_status_shows_nodes_and_system_pods(k8s_lab: dict[str, Any]) -> None
     assert any(name.startswith("kube-system/kube-apiserver-") for name in status["data"]["pods"])
     text = toolkit("status", "--mode", "k8s")
     assert text.returncode == 0 and "node2" in text.stdout and "kube-apiserver" in text.stdout
+
+
+# --------------------------------------------------------------------------------------------- the stack
+
+NS = "toolkit"
+STATE: dict[str, Any] = {}  # what one stack test leaves for a later one (a deleted pod's name)
+
+
+@dataclass
+class Traffic:
+    """A client loop through the front's NodePort, bounded in count and time, counting failed requests.
+
+    Each round: GET /api/products (front -> catalog -> Redis/PostgreSQL) and POST /api/orders (front ->
+    orders -> catalog, PostgreSQL, Redis, RabbitMQ). A request fails when it raises or answers other than
+    200/201. New connection per request (no keep-alive), 10 s timeout.
+    """
+
+    base: str
+    max_requests: int = 4000
+    max_seconds: float = 420.0
+    total: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _one(self, method: str, path: str, body: bytes | None = None) -> None:
+        request = urllib.request.Request(self.base + path, data=body, method=method,
+                                         headers={"Content-Type": "application/json", "Connection": "close"})
+        self.total += 1
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+                if response.status in (200, 201):
+                    return
+                error = f"{method} {path}: HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            error = f"{method} {path}: HTTP {exc.code} {exc.read()[:200]!r}"
+        except OSError as exc:
+            error = f"{method} {path}: {exc}"
+        self.failed += 1
+        self.errors.append(f"{time.strftime('%H:%M:%S')} {error}")
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and self.total < self.max_requests and time.monotonic() < deadline:
+            self._one("GET", "/api/products")
+            self._one("POST", "/api/orders", json.dumps({"product_id": 2, "quantity": 1}).encode())
+            time.sleep(0.05)
+
+    def __enter__(self) -> Traffic:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=30)
+
+    def check(self, minimum: int = 20) -> None:
+        assert self.total >= minimum, f"the client loop sent only {self.total} requests"
+        assert self.failed == 0, f"{self.failed} of {self.total} requests failed: {self.errors[:10]}"
+
+
+def front() -> str:
+    """http://<worker address>:<front's node port>."""
+    port = kubectl("-n", NS, "get", "service", "front", "-o", "jsonpath={.spec.ports[0].nodePort}").strip()
+    return f"http://{LAB.addresses()['node2']}:{port}"
+
+
+def http_json(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def wait_for(what: str, probe: Any, seconds: float = 180, every: float = 2) -> Any:
+    deadline = time.monotonic() + seconds
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {seconds} s (last: {last})")
+
+
+def deployment(name: str) -> dict[str, Any]:
+    result: dict[str, Any] = kubectl_json("-n", NS, "get", "deployment", name)
+    return result
+
+
+def app_pods(app: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = kubectl_json("-n", NS, "get", "pods", "-l", f"app.kubernetes.io/name={app}")["items"]
+    return items
+
+
+def rolled_out(name: str, replicas: int) -> bool:
+    d = deployment(name)
+    st = d["status"]
+    return bool(d["spec"]["replicas"] == replicas and st.get("updatedReplicas") == replicas
+                and st.get("readyReplicas") == replicas and st.get("replicas") == replicas
+                and st.get("availableReplicas") == replicas)
+
+
+def image_of(name: str) -> str:
+    return str(deployment(name)["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def psql(sql: str) -> str:
+    return LAB.exec("node1", "kubectl", "-n", NS, "exec", "postgresql-0", "--", "psql", "-U", "shop", "-d", "shop",
+                    "-tAc", sql).strip()
+
+
+def order_works() -> bool:
+    status, _ = http_json("POST", front() + "/api/orders", {"product_id": 1, "quantity": 1})
+    return status == 201
+
+
+def test_k8s_stack_serves_an_order_through_every_service(k8s_lab: dict[str, Any]) -> None:
+    """front -> orders -> catalog -> PostgreSQL (+ Redis) -> RabbitMQ -> billing, as in the other modes."""
+    base = front()
+    status, products = http_json("GET", base + "/api/products")
+    assert status == 200 and len(products) >= 3, products
+    status, order = http_json("POST", base + "/api/orders", {"product_id": 1, "quantity": 2})
+    assert status == 201 and order["status"] == "created" and order["total_cents"] == 2 * products[0]["price_cents"], order
+    invoice = wait_for("billing's invoice of the order",
+                       lambda: (lambda r: r[1] if r[0] == 200 else None)(http_json("GET", f"{base}/api/invoices/{order['id']}")),
+                       seconds=60)
+    assert invoice["order_id"] == order["id"] and invoice["amount_cents"] == order["total_cents"]
+    billed = wait_for("the order billed", lambda: (lambda r: r[1] if r[0] == 200 and r[1]["status"] == "billed" else None)(
+        http_json("GET", f"{base}/api/orders/{order['id']}")), seconds=30)
+    assert billed["id"] == order["id"]
+    # The rows are in the RDBMS pod; the wiring used Service names and only what each app uses.
+    assert psql(f"SELECT status FROM orders WHERE id = {order['id']}") == "billed"
+    assert psql(f"SELECT amount_cents FROM invoices WHERE order_id = {order['id']}") == str(order["total_cents"])
+    catalog_env = kubectl_json("-n", NS, "get", "configmap", "catalog-env")["data"]
+    assert catalog_env["DB_URL"] == "jdbc:postgresql://rdbms:5432/shop" and catalog_env["REDIS_HOST"] == "nosql"
+    assert "AMQP_ADDRESSES" not in catalog_env and "DB_PASSWORD" not in catalog_env
+    secret_keys = kubectl_json("-n", NS, "get", "secret", "catalog-env")["data"].keys()
+    assert sorted(secret_keys) == ["DB_PASSWORD", "REDIS_PASSWORD"]
+
+
+def test_k8s_stack_objects_probes_limits_and_status(k8s_lab: dict[str, Any]) -> None:
+    catalog = deployment("catalog")
+    spec = catalog["spec"]
+    assert spec["replicas"] == 2 and spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = spec["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 30
+    container = pod["containers"][0]
+    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/live" and "startupProbe" in container
+    assert container["image"] == "registry:5000/toolkit/catalog:0.1.0"
+    assert pod["imagePullSecrets"] == [{"name": "toolkit-registry"}]
+    # A budget only above one replica: billing (1) has none, so it never blocks a drain.
+    budgets = {p["metadata"]["name"] for p in kubectl_json("-n", NS, "get", "pdb")["items"]}
+    assert budgets == {"catalog", "orders", "front"}
+    assert kubectl("-n", NS, "get", "service", "front", "-o", "jsonpath={.spec.type}").strip() == "NodePort"
+    assert kubectl("-n", NS, "get", "service", "catalog", "-o", "jsonpath={.spec.type}").strip() == "ClusterIP"
+    policies = {p["metadata"]["name"]: p for p in kubectl_json("-n", NS, "get", "networkpolicy")["items"]}
+    assert set(policies) == {"catalog", "orders", "billing", "front", "postgresql", "redis", "rabbitmq"}
+    allowed = [f["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+               for f in policies["postgresql"]["spec"]["ingress"][0]["from"]]
+    assert sorted(allowed) == ["billing", "catalog", "orders"]
+    assert kubectl("get", "storageclass", "local-path", "-o",
+                   "jsonpath={.metadata.annotations.storageclass\\.kubernetes\\.io/is-default-class}").strip() == "true"
+
+    status = recap(toolkit("status", "--mode", "k8s", "--output", "json"))
+    apps = status["data"]["apps"]
+    assert {n: (a["desired"], a["ready"]) for n, a in apps.items()} == {
+        "catalog": (2, 2), "orders": (2, 2), "billing": (1, 1), "front": (2, 2)}
+    assert isinstance(apps["front"]["node_port"], int) and all("restarts" in a for a in apps.values())
+    services = status["data"]["services"]
+    assert set(services) == {"rdbms", "nosql", "queue"}
+    for svc in services.values():
+        assert svc["ready"] == 1 and svc["volume"]["phase"] == "Bound" and svc["volume"]["capacity"] == "1Gi"
+        assert svc["volume"]["storage_class"] == "local-path"
+    assert "NOT enforced" in status["data"]["network_policy"] and "Flannel" in status["data"]["network_policy"]
+    text = toolkit("status", "--mode", "k8s")
+    assert text.returncode == 0
+    assert "app catalog: 2/2 ready" in text.stdout and "service rdbms (postgresql): 1/1 ready" in text.stdout
+    assert "NOT enforced" in text.stdout
+
+
+def test_k8s_stack_deleted_app_pod_is_replaced_without_failed_requests(k8s_lab: dict[str, Any]) -> None:
+    victim = app_pods("catalog")[0]["metadata"]["name"]
+    with Traffic(front()) as traffic:
+        time.sleep(3)
+        kubectl("-n", NS, "delete", "pod", victim, "--wait=false")
+        wait_for("a replacement catalog pod Ready and the old one gone",
+                 lambda: victim not in {p["metadata"]["name"] for p in app_pods("catalog")} and rolled_out("catalog", 2),
+                 seconds=240)
+        time.sleep(5)
+    traffic.check()
+    STATE["deleted_pod"] = victim
+
+
+def test_k8s_stack_rolling_update_without_failed_requests(k8s_lab: dict[str, Any]) -> None:
+    pushed = toolkit("lab", "images", "--only", "catalog", "--app-tag", "catalog=0.1.1")
+    assert pushed.returncode == 0, pushed.stdout[-2000:] + pushed.stderr[-3000:]
+    with Traffic(front()) as traffic:
+        result = toolkit("rollout", "catalog", "--image", "toolkit/catalog:0.1.1", "--mode", "k8s")
+        time.sleep(3)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "rollout of catalog to registry:5000/toolkit/catalog:0.1.1: succeeded (2/2 ready" in result.stdout
+    assert image_of("catalog") == "registry:5000/toolkit/catalog:0.1.1" and rolled_out("catalog", 2)
+    traffic.check()
+
+
+def test_k8s_stack_failed_rollouts_are_rolled_back_while_the_old_pods_serve(k8s_lab: dict[str, Any]) -> None:
+    with Traffic(front()) as traffic:
+        # An image the registry does not have: named, rolled back.
+        missing = toolkit("rollout", "catalog", "--image", "toolkit/catalog:9.9.9", "--mode", "k8s")
+        # An image that runs but never becomes ready (billing's, without the queue it needs: it exits).
+        broken = toolkit("rollout", "catalog", "--image", "toolkit/billing:0.1.0", "--mode", "k8s")
+        time.sleep(3)
+    out = missing.stdout + missing.stderr
+    assert missing.returncode == 1, out[-4000:]
+    assert "image registry:5000/toolkit/catalog:9.9.9 cannot be pulled" in out, out[-4000:]
+    assert "Rolled back to registry:5000/toolkit/catalog:0.1.1" in out
+    out = broken.stdout + broken.stderr
+    assert broken.returncode == 1, out[-4000:]
+    assert "restarted" in out and "Rolled back to registry:5000/toolkit/catalog:0.1.1" in out, out[-4000:]
+    assert image_of("catalog") == "registry:5000/toolkit/catalog:0.1.1" and rolled_out("catalog", 2)
+    traffic.check()
+
+
+def test_k8s_stack_scale_up_and_down(k8s_lab: dict[str, Any]) -> None:
+    def top_catalog() -> int:
+        out = LAB.exec("node1", "kubectl", "-n", NS, "top", "pods", "-l", "app.kubernetes.io/name=catalog",
+                       "--no-headers", check=False)
+        return len([line for line in out.splitlines() if line.startswith("catalog-")])
+
+    up = toolkit("scale", "catalog", "3", "--mode", "k8s")
+    assert up.returncode == 0, up.stdout[-3000:]
+    assert "scaled catalog: 2 -> 3 replicas, 3 ready" in up.stdout
+    assert rolled_out("catalog", 3)
+    wait_for("kubectl top pods showing 3 catalog pods", lambda: top_catalog() == 3, seconds=120, every=5)
+    down = toolkit("scale", "catalog", "2", "--mode", "k8s")
+    assert down.returncode == 0 and "scaled catalog: 3 -> 2 replicas, 2 ready" in down.stdout, down.stdout[-3000:]
+    assert rolled_out("catalog", 2)
+    wait_for("kubectl top pods showing 2 catalog pods", lambda: top_catalog() == 2, seconds=120, every=5)
+    nodes = LAB.exec("node1", "kubectl", "top", "nodes", "--no-headers")
+    assert len(nodes.strip().splitlines()) == 3
+    # Bad input, refused before anything runs.
+    for args, words in ((["scale", "nosuch", "2"], "there is no app 'nosuch'"),
+                        (["scale", "catalog", "-1"], "give 0 or more"),
+                        (["scale", "catalog", "2", "--mode", "bare"], "has no meaning in --mode bare"),
+                        (["rollout", "catalog", "--image", "Bad:Ref", "--mode", "k8s"], "--image 'Bad:Ref'"),
+                        (["logs", "catalog", "--since", "5x", "--mode", "k8s"], "is not a duration")):
+        refused = toolkit(*args)
+        assert refused.returncode == 2 and words in refused.stderr, (args, refused.stdout, refused.stderr)
+
+
+def test_k8s_stack_postgres_pod_deleted_data_kept(k8s_lab: dict[str, Any]) -> None:
+    claim_uid = kubectl("-n", NS, "get", "pvc", "data-postgresql-0", "-o", "jsonpath={.metadata.uid}").strip()
+    psql("CREATE TABLE IF NOT EXISTS e2e_kept (v text); INSERT INTO e2e_kept VALUES ('survives the pod')")
+    kubectl("-n", NS, "delete", "pod", "postgresql-0")
+    kubectl("-n", NS, "wait", "--for=condition=Ready", "pod/postgresql-0", "--timeout=180s")
+    assert psql("SELECT v FROM e2e_kept") == "survives the pod"
+    assert kubectl("-n", NS, "get", "pvc", "data-postgresql-0", "-o", "jsonpath={.metadata.uid}").strip() == claim_uid
+    # The apps reconnect by themselves: an order goes through again.
+    wait_for("an order through the stack after the database came back", order_works, seconds=120, every=3)
+
+
+def test_k8s_stack_logs_of_every_replica_and_of_a_gone_pod(k8s_lab: dict[str, Any]) -> None:
+    gone = STATE.get("deleted_pod")
+    assert gone, "the deleted-pod test did not run first"
+    live = {p["metadata"]["name"] for p in app_pods("catalog")}
+
+    def found() -> dict[str, Any] | None:
+        result = toolkit("logs", "catalog", "--mode", "k8s", "--output", "json")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        data: dict[str, Any] = json.loads(result.stdout)["data"]["logs"]
+        pods = {line["pod"] for line in data["lines"]}
+        return data if gone in pods and live <= pods else None
+
+    logs = wait_for("the gone pod's lines in the log store", found, seconds=90, every=5)
+    assert logs["store_error"] == "" and gone in logs["gone"] and set(logs["pods"]) == live
+    from_store = [line for line in logs["lines"] if line["pod"] == gone]
+    assert all(line["source"] == "store" for line in from_store)
+    assert any("wiring: catalog" in line["line"] for line in from_store), from_store[:5]
+    assert [line["time"] for line in logs["lines"]] == sorted(line["time"] for line in logs["lines"])
+    text = toolkit("logs", "catalog", "--since", "1d", "--mode", "k8s")
+    assert text.returncode == 0 and f"{gone} (gone) " in text.stdout
+    assert all(f" {pod} " in text.stdout for pod in live)
+
+
+def test_k8s_stack_without_a_storage_class_is_refused_before_anything(k8s_lab: dict[str, Any]) -> None:
+    annotation = "storageclass.kubernetes.io/is-default-class"
+    kubectl("annotate", "storageclass", "local-path", f"{annotation}=false", "--overwrite")
+    try:
+        refused = toolkit("deploy", "--mode", "k8s", "-e", "k8s_stack_namespace=e2e-nostorage")
+    finally:
+        kubectl("annotate", "storageclass", "local-path", f"{annotation}=true", "--overwrite")
+    out = refused.stdout + refused.stderr
+    assert refused.returncode == 1, out[-3000:]
+    assert "The stack asks for storage (rdbms 1Gi, nosql 1Gi, queue 1Gi)" in out and "no default StorageClass" in out
+    assert "Nothing was applied" in out
+    assert "e2e-nostorage" not in kubectl("get", "namespaces", "-o", "name")
+
+
+def test_k8s_stack_removed_app_is_deleted_and_a_rerun_changes_nothing(k8s_lab: dict[str, Any]) -> None:
+    without = recap(toolkit("deploy", "--mode", "k8s", "--stack", str(ROOT / "stacks/variants/without-billing.yml"),
+                            "--output", "json"))
+    assert without["status"] == "successful"
+    names = kubectl("-n", NS, "get", "deployment,service,configmap,secret,networkpolicy,pdb", "-o", "name")
+    assert "billing" not in names, names
+    assert "deployment.apps/orders" in names and "service/rdbms" in names
+    assert order_works()
+    # The reference stack again: billing comes back, catalog returns to the stack file's image.
+    again = recap(toolkit("deploy", "--mode", "k8s", "--output", "json"))
+    assert again["status"] == "successful"
+    assert rolled_out("billing", 1) and image_of("catalog") == "registry:5000/toolkit/catalog:0.1.0"
+    rerun = recap(toolkit("deploy", "--mode", "k8s", "--output", "json"))
+    assert changed_hosts(rerun) == {}, f"a rerun of deploy changed tasks: {changed_hosts(rerun)}"
 
 
 def test_k8s_new_worker_joins_with_limit(k8s_lab: dict[str, Any]) -> None:
