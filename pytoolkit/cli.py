@@ -30,8 +30,6 @@ app.add_typer(lab_app, name="lab")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(inventory_app, name="inventory")
 
-# Which modes have playbooks today. The others are refused plainly (exit 2), not faked.
-IMPLEMENTED = {"bare", "docker", "k8s"}
 _WORD = re.compile(r"^[A-Za-z0-9_.,:*!&\[\]\-]+$")
 
 # Options shared by every playbook-running command, defined once.
@@ -104,14 +102,6 @@ def _known_mode(mode: str) -> str:
     return mode
 
 
-def _implemented(mode: str) -> None:
-    if mode not in IMPLEMENTED:
-        raise UsageError(
-            f"--mode {mode} is not implemented yet; today only {', '.join(sorted(IMPLEMENTED))} is. "
-            "See the README's 'Modes' section for the plan."
-        )
-
-
 def _target(inventory_file: Path | None, mode: str, opts: runner.Options, action: str, yes: bool = False) -> Path:
     """Validate the given inventory, or use the lab's: started (and fed) only by a command that changes hosts.
 
@@ -121,9 +111,7 @@ def _target(inventory_file: Path | None, mode: str, opts: runner.Options, action
     if inventory_file is not None:
         inv = inventory.load(inventory_file)
         inventory.check_mode(inv, mode, opts.tags, extra=opts.extra_vars)
-        _implemented(mode)
         return inv.path
-    _implemented(mode)
     current = lab.load_config()
     # Kubernetes needs nodes of the k8s profile; the other modes take the lab as configured.
     wanted = lab.plan(None, "k8s" if mode == "k8s" else None)

@@ -382,12 +382,17 @@ def test_address_prefers_toolkit_address_then_ansible_host() -> None:
 
 # --- mode and inventory checks -------------------------------------------------------------------
 
+# A vendor key checksum (issue 13: a repository key is trusted only when pinned).
+PINNED = "sha256:" + "0" * 64
+
+
 def write_inventory(tmp_path: Path) -> Path:
     """A directory inventory with values at every precedence level Inventory.value resolves."""
     (tmp_path / "group_vars" / "all").mkdir(parents=True)
     (tmp_path / "host_vars").mkdir()
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {
-        "vars": {"nodejs_install_method": "tarball", "level": "inline all"},
+        "vars": {"nodejs_install_method": "tarball", "level": "inline all",
+                 "java_repo_key_checksum": PINNED},
         "hosts": {"db_1": {"toolkit_address": "10.0.0.1"}, "app1": {}, "app2": {"level": "inline host"}},
         "children": {
             "rdbms": {"hosts": {"db_1": None}}, "nosql": {"hosts": {"db_1": None}}, "queue": {"hosts": {"db_1": None}},
@@ -450,9 +455,10 @@ def test_docker_and_k8s_need_app_images() -> None:
 def test_inventory_as_ansible_sees_it() -> None:
     groups = {"all": ["n_1", "n2"], "ungrouped": [], "rdbms": ["n_1"], "nosql": ["n_1"], "queue": ["n_1"],
               "apps": ["n2"]}
-    hostvars = {"n_1": {"ansible_host": "10.0.0.1", "other": 1}, "n2": {"nodejs_install_method": "package"}}
+    hostvars = {"n_1": {"ansible_host": "10.0.0.1", "other": 1}, "n2": {"nodejs_install_method": "package", "java_repo_key_checksum": PINNED}}
     inv = inventory.from_ansible("/inv.yml", groups, hostvars, stack.INVENTORY_VARIABLES)
-    assert inv.hosts == {"n_1": {"ansible_host": "10.0.0.1"}, "n2": {"nodejs_install_method": "package"}}
+    assert inv.hosts == {"n_1": {"ansible_host": "10.0.0.1"},
+                         "n2": {"nodejs_install_method": "package", "java_repo_key_checksum": PINNED}}
     inventory.check_mode(inv, "bare", secrets=False)
     stack.check_mode(reference(), "bare", inv)
     with pytest.raises(UsageError, match="needs the secret"):

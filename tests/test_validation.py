@@ -27,6 +27,9 @@ all:
     toolkit_rdbms_password: x
     toolkit_nosql_password: x
     toolkit_queue_password: x
+    # Real-server sources must be pinned (issue 13): a key checksum for each vendor repository used.
+    java_repo_key_checksum: "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+    nodejs_nodesource_key_checksum: "sha256:0000000000000000000000000000000000000000000000000000000000000000"
   children:
     rdbms: {hosts: {db1: }}
     nosql: {hosts: {db1: }}
@@ -113,9 +116,9 @@ def test_missing_secret(toolkit_home: Path, tmp_path: Path) -> None:
     refused(["bootstrap", "-i", inv], "toolkit_queue_password", toolkit_home)
 
 
-def test_unimplemented_mode_is_refused_plainly(toolkit_home: Path, tmp_path: Path) -> None:
+def test_unknown_mode_is_refused_plainly(toolkit_home: Path, tmp_path: Path) -> None:
     inv = str(write(tmp_path, "inv.yml", GOOD_INVENTORY))
-    refused(["bootstrap", "--mode", "docker", "-i", inv], "not implemented yet", toolkit_home)
+    refused(["bootstrap", "--mode", "swarm", "-i", inv], "unknown mode 'swarm'; choose one of bare, docker, k8s", toolkit_home)
 
 
 STACK = """
