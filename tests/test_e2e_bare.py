@@ -187,6 +187,22 @@ def test_java_services_run_on_java_8(lab: Lab, bare: dict[str, Any]) -> None:
             assert "java-8" in exe, f"{app} on {node} runs {exe}"
 
 
+def test_apps_run_as_the_service_account_that_cannot_log_in(lab: Lab, bare: dict[str, Any]) -> None:
+    """common's service account (molecule/common's checks, now on the converged lab): a system account
+    with its home 0750, no password and no login shell; every app's process runs as it."""
+    for node in ("node2", "node3"):
+        passwd = lab.exec(node, "getent", "passwd", "toolkit").strip().split(":")
+        assert int(passwd[2]) < 1000 and passwd[5] == "/var/lib/toolkit" and passwd[6] == "/usr/sbin/nologin", passwd
+        shadow = lab.exec(node, "getent", "shadow", "toolkit").strip().split(":")
+        assert shadow[1][:1] in ("!", "*"), "the service account has a password"
+        assert lab.exec(node, "stat", "-c", "%U:%G %a", "/var/lib/toolkit").strip() == "toolkit:toolkit 750"
+        login = lab.exec(node, "su", "-", "toolkit", "-c", "id", check=False)
+        assert "uid=" not in login, f"{node}: the service account got a login shell: {login}"
+        for app in ("catalog", "orders", "billing", "front"):
+            pid = lab.exec(node, "systemctl", "show", "-p", "MainPID", "--value", f"toolkit-{app}").strip()
+            assert lab.exec(node, "ps", "-o", "user=", "-p", pid).strip() == "toolkit", f"{app} on {node}"
+
+
 def test_each_app_gets_only_the_secrets_it_uses(lab: Lab, bare: dict[str, Any]) -> None:
     front_env = lab.exec("node2", "cat", "/etc/toolkit/front.env")
     assert "PASSWORD" not in front_env and "CATALOG_URLS=" in front_env
