@@ -107,15 +107,31 @@ def _cmdline(opts: Options) -> str:
     return " ".join(args)
 
 
+def _new_run_dir(label: str) -> Path:
+    """A run directory of its own under paths.runs_dir(): `YYYYmmdd-HHMMSS-<label>`, with `-2`, `-3`...
+    when another run (a parallel toolkit command) took that name in the same second. Mode 0700: events
+    may carry host facts. Raises OSError when the directory cannot be created."""
+    root = paths.runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{label}"
+    for n in range(1, 1000):
+        candidate = root / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            candidate.mkdir(mode=0o700)  # atomic: exactly one process creates each name
+        except FileExistsError:
+            continue
+        os.chmod(candidate, 0o700)
+        return candidate
+    raise OSError(f"no free run directory name for {stem} under {root}")
+
+
 def run(playbook: str, inventory: Path | None, extravars: dict[str, Any], opts: Options, label: str,
         files: Sequence[RunFile] = ()) -> Result:
     """Run `playbook` (a name under playbooks/) and return its result. Progress goes to stderr
     for --output json and to stdout otherwise; the JSON recap is printed by the caller.
     `files` are written into the run directory first (and kept there as part of the run's record)."""
     content = paths.content_dir()
-    run_dir = paths.runs_dir() / f"{datetime.now():%Y%m%d-%H%M%S}-{label}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(run_dir, 0o700)  # events may carry host facts; keep them to the operator
+    run_dir = _new_run_dir(label)
     extravars = {**extravars, **_place(run_dir, files)}
     envvars = {
         "ANSIBLE_CONFIG": str(content / "ansible.cfg"),

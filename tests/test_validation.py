@@ -429,3 +429,15 @@ def test_the_k8s_playbooks_refuse_with_the_cli_message(toolkit_home: Path, inven
                                 capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
         assert direct.returncode != 0, direct.stdout[-3000:]
         assert json.dumps(expected)[1:-1] in direct.stdout, f"{expected}\n---\n{direct.stdout[-3000:]}"
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories(toolkit_home: Path) -> None:
+    """Parallel toolkit commands (e.g. several --check runs at once) never share a run directory."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pytoolkit import runner
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        dirs = list(pool.map(lambda _: runner._new_run_dir("bootstrap-bare"), range(8)))
+    assert len(set(dirs)) == 8
+    assert all(d.is_dir() and oct(d.stat().st_mode & 0o777) == "0o700" for d in dirs)
