@@ -427,8 +427,8 @@ def test_k8s_stack_scale_up_and_down(k8s_lab: dict[str, Any]) -> None:
     nodes = LAB.exec("node1", "kubectl", "top", "nodes", "--no-headers")
     assert len(nodes.strip().splitlines()) == 3
     # Bad input, refused before anything runs.
-    for args, words in ((["scale", "nosuch", "2"], "there is no app 'nosuch'"),
-                        (["scale", "catalog", "-1"], "give 0 or more"),
+    for args, words in ((["scale", "nosuch", "2", "--mode", "k8s"], "there is no app 'nosuch'"),
+                        (["scale", "--mode", "k8s", "--", "catalog", "-1"], "give 0 or more"),
                         (["scale", "catalog", "2", "--mode", "bare"], "has no meaning in --mode bare"),
                         (["rollout", "catalog", "--image", "Bad:Ref", "--mode", "k8s"], "--image 'Bad:Ref'"),
                         (["logs", "catalog", "--since", "5x", "--mode", "k8s"], "is not a duration")):
