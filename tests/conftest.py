@@ -15,18 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
-# Files whose tests may run on any worker, one by one (scripts/test runs `--dist loadgroup`): the molecule
-# scenarios, each independent. Every other file stays whole on one worker, its module fixtures (one
-# converged lab for many checks) built once.
-SPREAD = {"test_molecule.py"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group each test file's tests for pytest-xdist's loadgroup scheduling, but those of SPREAD files."""
-    for item in items:
-        if item.path.name not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
-
 
 def docker_ok() -> bool:
     try:
