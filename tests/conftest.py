@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -153,13 +154,14 @@ def _hits(data: bytes, secrets: dict[str, list[bytes]]) -> list[str]:
 
 
 def find_secret_leaks(lab: Lab, nodes: list[str] | None = None, extra_paths: tuple[str, ...] = (),
-                      secrets: dict[str, str] | None = None) -> list[str]:
+                      secrets: dict[str, str] | None = None, extra_match: str = r"") -> list[str]:
     """Where the lab's secrets appear: one line per place and secret kind, never the value.
 
     Looks at, on every node (default: every node of the lab, through the Docker API): the whole systemd
     journal (`journalctl -o export`, every field: messages, command lines of sudo and of processes) and
-    every file under /var/log, plus `extra_paths` on the nodes (e.g. /var/lib/docker/containers for
-    container logs); on the controller: every file of the run directories under the lab's
+    every file under /var/log, plus the files under `extra_paths` on the nodes whose path matches the
+    regular expression `extra_match` (e.g. /var/lib/docker/containers and r"-json\.log" for container
+    logs, not the engine's own state files); on the controller: every file of the run directories under the lab's
     TOOLKIT_HOME/runs (events, stdout, extra vars, command lines). `secrets`: kind -> value to look for
     (default: lab_secrets(lab.home); pass more, e.g. the values before a rotation). Returns e.g.
     ['node1 journal: nosql (toolkit_nosql_password)'].
@@ -189,6 +191,8 @@ def find_secret_leaks(lab: Lab, nodes: list[str] | None = None, extra_paths: tup
                 continue
             with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as archive:
                 for member in archive:
+                    if root != "/var/log" and not re.search(extra_match, member.name):
+                        continue
                     handle = archive.extractfile(member) if member.isfile() else None
                     if handle is not None:
                         report(f"{node} /{member.name}", handle.read())
@@ -200,8 +204,8 @@ def find_secret_leaks(lab: Lab, nodes: list[str] | None = None, extra_paths: tup
 
 
 def assert_no_secret_leaks(lab: Lab, nodes: list[str] | None = None, extra_paths: tuple[str, ...] = (),
-                           secrets: dict[str, str] | None = None) -> None:
+                           secrets: dict[str, str] | None = None, extra_match: str = r"") -> None:
     """Fail naming every place (node journal, node file, controller run file) and secret kind that
     find_secret_leaks reports; the values themselves never appear in the message."""
-    leaks = find_secret_leaks(lab, nodes, extra_paths, secrets)
+    leaks = find_secret_leaks(lab, nodes, extra_paths, secrets, extra_match)
     assert not leaks, "secrets found in logs or run records:\n  " + "\n  ".join(leaks)

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from conftest import ROOT, Lab, changed_hosts, recap
+from conftest import ROOT, Lab, assert_no_secret_leaks, changed_hosts, recap
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 REFERENCE = ROOT / "stacks" / "reference.yml"
@@ -212,6 +212,15 @@ def test_rerun_and_check_report_zero_changed(lab: Lab, docker: dict[str, Any]) -
     for args in (["bootstrap", "--mode", "docker"], ["bootstrap", "--mode", "docker", "--check"]):
         result = recap(lab.toolkit(*args, "--output", "json"))
         assert changed_hosts(result) == {}, f"{' '.join(args)} changed: {changed_hosts(result)}"
+
+
+def test_no_secret_in_any_log_container_log_or_run_record(lab: Lab, docker: dict[str, Any]) -> None:
+    """After the bootstrap, a rerun, --check and a --diff deploy: no lab secret (database, Redis, broker,
+    registry) in any node's journal or /var/log, in any container's log, or in the controller's run records.
+    (The engine's own state, config.v2.json, holds the apps' environment by design: root only, not a log.)"""
+    result = recap(lab.toolkit("deploy", "--mode", "docker", "--diff", "--output", "json"))
+    assert changed_hosts(result) == {}, changed_hosts(result)
+    assert_no_secret_leaks(lab, extra_paths=("/var/lib/docker/containers",), extra_match=r"-json\.log(\.\d+)?$")
 
 
 # --- 2. data survives a deploy and a restart of the database container
