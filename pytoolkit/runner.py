@@ -98,7 +98,10 @@ def _cmdline(opts: Options) -> str:
     if opts.diff:
         args.append("--diff")
     if opts.limit:
-        args += ["--limit", opts.limit]
+        # The controller's own plays (the preflight that normalises the stack and hands it to every host) run
+        # on the implicit localhost, which a --limit of servers would leave out.
+        limit = opts.limit if "localhost" in opts.limit.split(",") else f"{opts.limit},localhost"
+        args += ["--limit", limit]
     if opts.tags:
         args += ["--tags", ",".join(opts.tags)]
     if opts.skip_tags:

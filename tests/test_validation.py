@@ -441,3 +441,12 @@ def test_runs_started_in_the_same_second_get_their_own_directories(toolkit_home:
         dirs = list(pool.map(lambda _: runner._new_run_dir("bootstrap-bare"), range(8)))
     assert len(set(dirs)) == 8
     assert all(d.is_dir() and oct(d.stat().st_mode & 0o777) == "0o700" for d in dirs)
+
+
+def test_a_limit_keeps_the_controllers_own_plays() -> None:
+    """--limit of servers still runs the preflight on the implicit localhost (it hands the stack to the
+    hosts); without it `--limit node2 --tags app` failed with 'toolkit_stack' is undefined."""
+    from pytoolkit import runner
+
+    assert "--limit node2,localhost" in runner._cmdline(runner.Options(limit="node2"))
+    assert "--limit localhost " in runner._cmdline(runner.Options(limit="localhost")) + " "
