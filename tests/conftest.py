@@ -209,3 +209,48 @@ def assert_no_secret_leaks(lab: Lab, nodes: list[str] | None = None, extra_paths
     find_secret_leaks reports; the values themselves never appear in the message."""
     leaks = find_secret_leaks(lab, nodes, extra_paths, secrets, extra_match)
     assert not leaks, "secrets found in logs or run records:\n  " + "\n  ".join(leaks)
+
+
+# --- Kubernetes e2e helpers, shared by tests/test_e2e_k8s.py and tests/test_e2e_k8s_faults.py
+
+
+def push_lab_base_image(lab: Lab) -> None:
+    """Push the lab base image (toolkit-lab/debian:trixie, the test pods' image) to the lab's registry as
+    toolkit/debian:trixie, with the registry's credentials in the Docker API's auth header (never on a
+    command line). Raises AssertionError naming the registry's error."""
+    import docker
+
+    user, _, password = lab.secret("registry").partition(":")
+    engine = docker.from_env()
+    engine.images.get("toolkit-lab/debian:trixie").tag(f"{lab.registry}/toolkit/debian", "trixie")
+    for line in engine.images.push(f"{lab.registry}/toolkit/debian", "trixie", stream=True, decode=True,
+                                   auth_config={"username": user, "password": password}):
+        assert "error" not in line, line
+
+
+def pod_pair_manifest(image: str) -> str:
+    """A web pod on node2 behind the Service `web`, and a client pod on node3, both running `image`."""
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: web, labels: {{app: web}}}}
+spec:
+  nodeName: node2
+  containers:
+    - {{name: web, image: "{image}", command: [python3, -m, http.server, "8080"]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: client}}
+spec:
+  nodeName: node3
+  containers:
+    - {{name: client, image: "{image}", command: [sleep, "3600"]}}
+"""

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import docker
 import pytest
 
-from conftest import ROOT, Lab, changed_hosts, recap
+from conftest import ROOT, Lab, changed_hosts, pod_pair_manifest, push_lab_base_image, recap
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -66,13 +65,8 @@ def k8s_lab(require_docker: None, tmp_path_factory: pytest.TempPathFactory) -> I
     try:
         serve = toolkit("bundle", "serve", str(BUNDLE), "--lab")
         assert serve.returncode == 0, serve.stdout + serve.stderr
-        # The registry asks for the lab's credentials (htpasswd): pushed with them in the API's auth header.
-        user, _, password = LAB.secret("registry").partition(":")
-        engine = docker.from_env()
-        engine.images.get("toolkit-lab/debian:trixie").tag(f"{LAB.registry}/toolkit/debian", "trixie")
-        for line in engine.images.push(f"{LAB.registry}/toolkit/debian", "trixie", stream=True, decode=True,
-                                       auth_config={"username": user, "password": password}):
-            assert "error" not in line, line
+        # The registry asks for the lab's credentials (htpasswd).
+        push_lab_base_image(LAB)
 
         # Bad input first, on the fresh nodes: a release the source does not have stops the run
         # before anything is installed.
@@ -117,30 +111,7 @@ def test_k8s_system_pods_running(k8s_lab: dict[str, Any]) -> None:
 
 
 def test_k8s_pods_on_two_workers_talk_through_the_cni_and_dns(k8s_lab: dict[str, Any]) -> None:
-    manifest = f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: web, labels: {{app: web}}}}
-spec:
-  nodeName: node2
-  containers:
-    - {{name: web, image: "{TEST_IMAGE}", command: [python3, -m, http.server, "8080"]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec:
-  selector: {{app: web}}
-  ports: [{{port: 80, targetPort: 8080}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: client}}
-spec:
-  nodeName: node3
-  containers:
-    - {{name: client, image: "{TEST_IMAGE}", command: [sleep, "3600"]}}
-"""
+    manifest = pod_pair_manifest(TEST_IMAGE)
     LAB.exec("node1", "kubectl", "apply", "-f", "-", stdin=manifest)
     kubectl("wait", "--for=condition=Ready", "pod/web", "pod/client", "--timeout=180s")
     web_ip = kubectl("get", "pod", "web", "-o", "jsonpath={.status.podIP}").strip()

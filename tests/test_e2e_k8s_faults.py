@@ -36,7 +36,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from conftest import ROOT, Lab, changed_hosts, recap
+from conftest import ROOT, Lab, changed_hosts, pod_pair_manifest, push_lab_base_image, recap
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -101,30 +101,7 @@ def write_lab_config(nodes_config: list[dict[str, Any]]) -> None:
 
 def pods_talk_across_workers() -> None:
     """A web pod on node2, a client on node3: pod to pod, then by the Service's name (CoreDNS, kube-proxy)."""
-    manifest = f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: web, labels: {{app: web}}}}
-spec:
-  nodeName: node2
-  containers:
-    - {{name: web, image: "{TEST_IMAGE}", command: [python3, -m, http.server, "8080"]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec:
-  selector: {{app: web}}
-  ports: [{{port: 80, targetPort: 8080}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: client}}
-spec:
-  nodeName: node3
-  containers:
-    - {{name: client, image: "{TEST_IMAGE}", command: [sleep, "3600"]}}
-"""
+    manifest = pod_pair_manifest(TEST_IMAGE)
     kubectl("apply", "-f", "-", stdin=manifest)
     try:
         kubectl("wait", "--for=condition=Ready", "pod/web", "pod/client", "--timeout=180s")
@@ -171,14 +148,7 @@ def cluster(server_lab: None) -> dict[str, Any]:
     serve = LAB.toolkit("bundle", "serve", str(BUNDLE), "--lab")
     assert serve.returncode == 0, serve.stdout + serve.stderr
     # The test pods' image: the lab base image, pushed with the lab registry's credentials (never stored).
-    import docker
-
-    user, _, password = LAB.secret("registry").partition(":")
-    client = docker.from_env()
-    client.images.get("toolkit-lab/debian:trixie").tag(f"{LAB.registry}/toolkit/debian", "trixie")
-    for line in client.images.push(f"{LAB.registry}/toolkit/debian", "trixie", stream=True, decode=True,
-                                   auth_config={"username": user, "password": password}):
-        assert "error" not in line, line
+    push_lab_base_image(LAB)
     started = time.monotonic()
     first = recap(bootstrap())
     return {"first": first, "seconds": time.monotonic() - started}
