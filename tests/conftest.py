@@ -140,12 +140,14 @@ def lab_secrets(home: Path) -> dict[str, str]:
 
 
 def _needles(value: str) -> list[bytes]:
-    """The forms a secret takes when written out: raw, JSON-escaped, shell-quoted, %-encoded."""
+    """The forms a secret takes when written out: raw, JSON-escaped, shell-quoted, %-encoded, and base64 on its
+    own (a Kubernetes Secret's `data`, without the padding)."""
+    import base64
     import shlex
     from urllib.parse import quote
 
     forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], shlex.quote(value),
-             quote(value, safe="")}
+             quote(value, safe=""), base64.b64encode(value.encode()).decode().rstrip("=")}
     return sorted({f.encode() for f in forms if len(f) >= 6})
 
 
@@ -155,7 +157,7 @@ def _hits(data: bytes, secrets: dict[str, list[bytes]]) -> list[str]:
 
 def find_secret_leaks(lab: Lab, nodes: list[str] | None = None, extra_paths: tuple[str, ...] = (),
                       secrets: dict[str, str] | None = None, extra_match: str = r"") -> list[str]:
-    """Where the lab's secrets appear: one line per place and secret kind, never the value.
+    r"""Where the lab's secrets appear: one line per place and secret kind, never the value.
 
     Looks at, on every node (default: every node of the lab, through the Docker API): the whole systemd
     journal (`journalctl -o export`, every field: messages, command lines of sudo and of processes) and
@@ -254,3 +256,29 @@ spec:
   containers:
     - {{name: client, image: "{image}", command: [sleep, "3600"]}}
 """
+
+
+# --- molecule scenarios, run by tests/test_molecule.py and tests/test_molecule_engines.py
+
+MOLECULE_SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+
+
+def wanted_scenarios(names: list[str]) -> list[str]:
+    """Of `names` (scenario directory names under molecule/), those that TOOLKIT_MOLECULE (comma-separated;
+    default: all) selects. Raises pytest.UsageError at collection for a name that is no scenario."""
+    asked = [s for s in os.environ.get("TOOLKIT_MOLECULE", ",".join(MOLECULE_SCENARIOS)).split(",") if s]
+    unknown = sorted(set(asked) - set(MOLECULE_SCENARIOS))
+    if unknown:
+        raise pytest.UsageError(f"TOOLKIT_MOLECULE names no molecule scenario: {', '.join(unknown)} "
+                                f"(there are: {', '.join(MOLECULE_SCENARIOS)})")
+    return [s for s in names if s in asked]
+
+
+def molecule_test(scenario: str) -> None:
+    """`molecule test -s SCENARIO` from the repository root with the venv's tools first on PATH; fails with
+    the last 8000 characters of its output (and 4000 of its errors). Timeout: 30 min."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "ANSIBLE_FORCE_COLOR": "0",
+           "PY_COLORS": "0"}
+    result = subprocess.run([str(BIN / "molecule"), "test", "-s", scenario], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, (result.stdout[-8000:] + "\n" + result.stderr[-4000:])

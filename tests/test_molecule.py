@@ -1,28 +1,22 @@
-"""Every molecule scenario (molecule/<name>/): create, converge, idempotence, verify, destroy.
+"""The molecule scenarios of the bare stack's roles (molecule/<name>/): create, converge, idempotence,
+verify, destroy. The container engines' scenarios are in tests/test_molecule_engines.py, a file of their
+own so that pytest-xdist (--dist loadfile) can run the two halves on both workers.
 
-Select a subset with TOOLKIT_MOLECULE=common,java (default: all).
+Select a subset with TOOLKIT_MOLECULE=java,redis (default: all).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import MOLECULE_SCENARIOS, molecule_test, wanted_scenarios
 
-ALL = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
-WANTED = [s for s in os.environ.get("TOOLKIT_MOLECULE", ",".join(ALL)).split(",") if s]
+ENGINES = ["docker_engine", "k8s_node"]  # tests/test_molecule_engines.py
+ROLES = [s for s in MOLECULE_SCENARIOS if s not in ENGINES]
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("scenario", WANTED)
+@pytest.mark.parametrize("scenario", wanted_scenarios(ROLES))
 def test_scenario(scenario: str, require_docker: None) -> None:
-    assert scenario in ALL, f"no molecule scenario '{scenario}'"
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "ANSIBLE_FORCE_COLOR": "0",
-           "PY_COLORS": "0"}
-    result = subprocess.run([str(BIN / "molecule"), "test", "-s", scenario], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, (result.stdout[-8000:] + "\n" + result.stderr[-4000:])
+    molecule_test(scenario)
