@@ -18,6 +18,9 @@ secs() { python3 -c "print(f'{$2 - $1:.1f}')"; }
 ratio() { python3 -c "print(f'{($2) / ($1):.2f}')"; }
 row() { printf '| %s | %s |\n' "$1" "$2"; }
 fresh_lab() { toolkit lab down >/dev/null 2>&1 || true; toolkit lab up --nodes 3 >/dev/null; }
+# lab down empties the registry: the images go back in before each measured part (else the toolkit's run would
+# build and push them inside the measured time, and the raw shell would find none).
+push_images() { toolkit lab images >/dev/null; }
 node() { docker exec -i "$TOOLKIT_LAB_NAME-$1" sh -s; }
 
 echo "== lab, artifacts, images (not measured)" >&2
@@ -28,14 +31,14 @@ echo "== warming the package cache (one cold bootstrap, not measured)" >&2
 toolkit bootstrap --mode docker --output json >/dev/null 2>&1
 
 echo "== 1. cold converge" >&2
-fresh_lab
+fresh_lab; push_images
 t0=$(now); toolkit bootstrap --mode docker --output json >/tmp/bench-docker-cold.json 2>/dev/null; t1=$(now)
 echo "== 2. no-op rerun" >&2
 t2=$(now); toolkit bootstrap --mode docker --output json >/tmp/bench-docker-rerun.json 2>/dev/null; t3=$(now)
 changed=$(python3 -c "import json; d=json.load(open('/tmp/bench-docker-rerun.json')); print(sum(h['changed'] for h in d['hosts'].values()))")
 
 echo "== raw shell on fresh nodes" >&2
-fresh_lab
+fresh_lab; push_images
 n1=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$TOOLKIT_LAB_NAME\").IPAddress}}" "$TOOLKIT_LAB_NAME-node1")
 n2=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$TOOLKIT_LAB_NAME\").IPAddress}}" "$TOOLKIT_LAB_NAME-node2")
 n3=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$TOOLKIT_LAB_NAME\").IPAddress}}" "$TOOLKIT_LAB_NAME-node3")
