@@ -258,7 +258,7 @@ spec:
 """
 
 
-# --- molecule scenarios, run by tests/test_molecule.py and tests/test_molecule_engines.py
+# --- molecule scenarios, run by tests/test_molecule.py
 
 MOLECULE_SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
 
@@ -282,3 +282,20 @@ def molecule_test(scenario: str) -> None:
     result = subprocess.run([str(BIN / "molecule"), "test", "-s", scenario], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, (result.stdout[-8000:] + "\n" + result.stderr[-4000:])
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist loadfile` (scripts/test): a file is a work unit (an e2e file's tests share one lab), except
+    tests/test_molecule.py, whose scenarios are a unit each. xdist hands a worker its next unit once its current
+    one has 2 tests left; a file of 7 scenarios taken that way by the worker that ends its e2e first left the
+    other idle for 15 min. Returns None (xdist's own scheduler) under any other --dist."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ScenarioScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return nodeid if path.endswith("tests/test_molecule.py") else str(super()._split_scope(nodeid))
+
+    return ScenarioScheduling(config, log)

@@ -3,13 +3,16 @@ of every playbook, role READMEs in step with their argument specs, mypy on the C
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT
+import yaml
+
+from conftest import BIN, MOLECULE_SCENARIOS, ROOT
 
 PLAYBOOKS = sorted(p.name for p in (ROOT / "playbooks").glob("*.yml"))
 
@@ -65,3 +68,18 @@ def test_wheel_ships_the_content(tmp_path: Path) -> None:
     for expected in ("pytoolkit/content/playbooks/bootstrap_bare.yml", "pytoolkit/content/roles/common/tasks/main.yml",
                      "pytoolkit/content/stacks/reference.yml", "pytoolkit/content/ansible.cfg"):
         assert expected in names, expected
+
+
+HOSTNAME = re.compile(r"^(?=.{1,63}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+@pytest.mark.parametrize("scenario", MOLECULE_SCENARIOS)
+def test_molecule_instances_have_valid_host_names(scenario: str) -> None:
+    """Each molecule instance's host name (its `hostname`, else its name, as the docker driver sets it) is a
+    valid one: with a "_" (a scenario name such as k8s_node), systemd renamed the host to one that /etc/hosts
+    did not hold, and every sudo waited ~20 s on DNS (k8s_node took 23 min in CI instead of 3)."""
+    shared = yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())
+    own = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text()) or {}
+    for platform in own.get("platforms", shared["platforms"]):
+        name = str(platform.get("hostname", platform["name"])).replace("${MOLECULE_SCENARIO_NAME}", scenario)
+        assert HOSTNAME.match(name), f"molecule/{scenario}: instance host name {name!r} is not a valid host name"

@@ -1,8 +1,7 @@
-"""The molecule scenarios of the bare stack's roles (molecule/<name>/): create, converge, idempotence,
-verify, destroy. The container engines' scenarios are in tests/test_molecule_engines.py, a file of their
-own so that pytest-xdist (--dist loadfile) can run the two halves on both workers.
+"""Every molecule scenario (molecule/<name>/): create, converge, idempotence, verify, destroy.
 
-Select a subset with TOOLKIT_MOLECULE=java,redis (default: all).
+Each scenario is a work unit of its own for pytest-xdist (tests/conftest.py, pytest_xdist_make_scheduler),
+so both workers share them. Select a subset with TOOLKIT_MOLECULE=java,redis (default: all).
 """
 
 from __future__ import annotations
@@ -11,12 +10,9 @@ import pytest
 
 from conftest import MOLECULE_SCENARIOS, molecule_test, wanted_scenarios
 
-ENGINES = ["docker_engine", "k8s_node"]  # tests/test_molecule_engines.py
-ROLES = [s for s in MOLECULE_SCENARIOS if s not in ENGINES]
-
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("scenario", wanted_scenarios(ROLES))
+@pytest.mark.parametrize("scenario", wanted_scenarios(MOLECULE_SCENARIOS))
 def test_scenario(scenario: str, require_docker: None) -> None:
     molecule_test(scenario)
