@@ -258,30 +258,9 @@ spec:
 """
 
 
-# --- molecule scenarios, run by tests/test_molecule.py
+# --- molecule scenarios (tests/test_molecule.py, tests/test_lint.py) and their scheduling
 
 MOLECULE_SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
-
-
-def wanted_scenarios(names: list[str]) -> list[str]:
-    """Of `names` (scenario directory names under molecule/), those that TOOLKIT_MOLECULE (comma-separated;
-    default: all) selects. Raises pytest.UsageError at collection for a name that is no scenario."""
-    asked = [s for s in os.environ.get("TOOLKIT_MOLECULE", ",".join(MOLECULE_SCENARIOS)).split(",") if s]
-    unknown = sorted(set(asked) - set(MOLECULE_SCENARIOS))
-    if unknown:
-        raise pytest.UsageError(f"TOOLKIT_MOLECULE names no molecule scenario: {', '.join(unknown)} "
-                                f"(there are: {', '.join(MOLECULE_SCENARIOS)})")
-    return [s for s in names if s in asked]
-
-
-def molecule_test(scenario: str) -> None:
-    """`molecule test -s SCENARIO` from the repository root with the venv's tools first on PATH; fails with
-    the last 8000 characters of its output (and 4000 of its errors). Timeout: 30 min."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "ANSIBLE_FORCE_COLOR": "0",
-           "PY_COLORS": "0"}
-    result = subprocess.run([str(BIN / "molecule"), "test", "-s", scenario], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, (result.stdout[-8000:] + "\n" + result.stderr[-4000:])
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
