@@ -270,9 +270,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     other idle for 15 min. Returns None (xdist's own scheduler) under any other --dist."""
     if config.getoption("dist", None) != "loadfile":
         return None
-    from xdist.scheduler import LoadFileScheduling
+    from xdist.scheduler import LoadFileScheduling  # type: ignore[import-untyped]
 
-    class ScenarioScheduling(LoadFileScheduling):
+    class ScenarioScheduling(LoadFileScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             return nodeid if path.endswith("tests/test_molecule.py") else str(super()._split_scope(nodeid))
