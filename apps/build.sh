@@ -24,6 +24,16 @@ done
 
 log() { printf '[build] %s\n' "$*" >&2; }
 
+# One build at a time per checkout: Maven builds in the source tree (java/*/target) and fills ~/.m2, which
+# Maven 3.8 does not share safely between two runs. Two labs building at once (two e2e files, or two
+# operators) otherwise copy a jar another run is still writing.
+command -v flock >/dev/null 2>&1 || { echo "build.sh: 'flock' (util-linux) is required but not found" >&2; exit 1; }
+exec 9>"$here/.build.lock"
+if ! flock -n 9; then
+  log "waiting for another build of this checkout to finish"
+  flock 9
+fi
+
 # Copies $1 to $2 only when the content differs (keeps mtimes stable for idempotent deploys).
 install_if_changed() {
   if cmp -s "$1" "$2"; then
