@@ -278,24 +278,3 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return nodeid if path.endswith("tests/test_molecule.py") else str(super()._split_scope(nodeid))
 
     return ScenarioScheduling(config, log)
-
-
-# Which e2e files lead when the Kubernetes bundle is still to be compiled (scripts/test sets
-# TOOLKIT_BUNDLE_PENDING=1 from `lab/build-k8s-bundle --check` before it starts the build in the background).
-PENDING_BUNDLE_ORDER = ("tests/test_e2e_bare.py", "tests/test_e2e_docker.py", "tests/test_e2e_k8s.py")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Hand the k8s e2e out after the docker e2e while its bundle compiles (~20 min on an idle machine, longer
-    beside the tests), so the worker that would wait for it runs the docker e2e meanwhile: the bare e2e, the
-    docker e2e, then the k8s e2e lead, and the rest follow in testpaths' order. With the bundle current, or
-    outside scripts/test, the order stays testpaths' (pyproject.toml). Every xdist worker reads the same
-    variable, so they all collect the same order."""
-    if os.environ.get("TOOLKIT_BUNDLE_PENDING") != "1":
-        return
-
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid.split("::", 1)[0]
-        return PENDING_BUNDLE_ORDER.index(path) if path in PENDING_BUNDLE_ORDER else len(PENDING_BUNDLE_ORDER)
-
-    items.sort(key=rank)  # stable: each file keeps its own order
