@@ -41,7 +41,7 @@ def password_matches(password: str, password_hash: str, algorithm: str = "rabbit
         AnsibleFilterError: for a hashing algorithm RabbitMQ does not ship.
     """
     if algorithm not in _HASHES:
-        raise AnsibleFilterError(f"rabbitmq_password_matches: unknown hashing algorithm {algorithm!r} "
+        raise AnsibleFilterError(f"rabbitmq_passwords_to_change: unknown hashing algorithm {algorithm!r} "
                                  f"(known: {', '.join(sorted(_HASHES))})")
     try:
         raw = base64.b64decode(password_hash or "", validate=True)
@@ -115,12 +115,10 @@ def users_to_sync(users: list[dict[str, Any]], definitions: dict[str, Any]) -> l
 
 
 class FilterModule:
-    """rabbitmq_password_matches, rabbitmq_vhosts_to_change, rabbitmq_passwords_to_change,
-    rabbitmq_users_to_sync."""
+    """rabbitmq_vhosts_to_change, rabbitmq_passwords_to_change, rabbitmq_users_to_sync."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
         return {
-            "rabbitmq_password_matches": password_matches,
             "rabbitmq_vhosts_to_change": vhosts_to_change,
             "rabbitmq_passwords_to_change": passwords_to_change,
             "rabbitmq_users_to_sync": users_to_sync,
