@@ -258,6 +258,26 @@ spec:
 """
 
 
+# --- the default run and the extended one
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--extended", action="store_true", default=False,
+                     help="also run the tests marked `extended`: the e2e scenarios that each cost a whole-stack run "
+                          "or a second cluster, left out of the default run (CI's time budget)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the tests marked `extended` from a run over pyproject's testpaths (what scripts/test and CI run
+    with no path named) unless --extended is given; pytest reports them as deselected. A run that names files or
+    tests (`scripts/test tests/test_e2e_k8s_faults.py`) runs what it names, extended or not."""
+    if config.getoption("--extended") or config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return
+    dropped = [item for item in items if item.get_closest_marker("extended") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.get_closest_marker("extended") is None]
+
+
 # --- molecule scenarios (tests/test_molecule.py, tests/test_lint.py) and their scheduling
 
 MOLECULE_SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))

@@ -38,7 +38,7 @@ import yaml
 
 from conftest import ROOT, Lab, changed_hosts, pod_pair_manifest, push_lab_base_image, recap
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.extended]
 
 K8S_VERSION = "v1.35.4"
 BUNDLE = Path.home() / ".cache" / "toolkit" / "bundles" / f"k8s-{K8S_VERSION}"
