@@ -269,8 +269,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the tests marked `extended` from a run over pyproject's testpaths (what scripts/test and CI run
     with no path named) unless --extended is given; pytest reports them as deselected. A run that names files or
-    tests (`scripts/test tests/test_e2e_k8s_faults.py`) runs what it names, extended or not."""
-    if config.getoption("--extended") or config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+    tests (`scripts/test tests/test_e2e_k8s_faults.py`), or a -m expression that names the mark, decides for itself."""
+    if (config.getoption("--extended") or "extended" in (config.getoption("markexpr") or "")
+            or config.args_source != pytest.Config.ArgsSource.TESTPATHS):
         return
     dropped = [item for item in items if item.get_closest_marker("extended") is not None]
     if dropped:

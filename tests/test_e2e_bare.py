@@ -14,7 +14,8 @@ package cache. One converged lab serves every check, in order:
    without billing, deployed with `toolkit deploy` (pruned everywhere); MariaDB with Kafka;
 5. the roles as a collection, used by their fully qualified names from a playbook elsewhere;
 5b. faults: a node lost mid-run (extended), dpkg interrupted, a full disk;
-6. reset keeps the data and a second bootstrap finds it; lab down leaves nothing of the lab behind.
+6. reset keeps the data and a second bootstrap finds it (extended: the docker e2e's reset test covers the
+   same promise in the default run); reset --purge-data deletes it; lab down leaves nothing of the lab behind.
 
 Tests marked `extended` cost a whole-stack run each: left out of the default run (tests/conftest.py).
 """
@@ -616,6 +617,7 @@ systemctl start {unit}""")
 # --- 6. reset and bootstrap again
 
 
+@pytest.mark.extended
 def test_reset_keeps_data_and_bootstrap_works_again(lab: Lab, bare: dict[str, Any]) -> None:
     before = psql(lab, "select count(*) from orders")
     assert int(before) >= 1
