@@ -481,9 +481,9 @@ def test_k8s_stack_removed_app_is_deleted_and_a_rerun_changes_nothing(k8s_lab: d
 
 
 def test_k8s_no_secret_in_any_log_or_run_record(k8s_lab: dict[str, Any]) -> None:
-    """After the cold bootstrap, the rerun, --check, rollouts, scaling, logs and a --diff -v deploy: no lab
-    secret (raw, escaped or base64 as in a Secret's data) in any node's journal or /var/log (the pods' logs
-    included), nor in any run record on the controller."""
+    """After the cold bootstrap, --check (and the rerun with --extended), rollouts, scaling, logs and a --diff -v
+    deploy: no lab secret (raw, escaped or base64 as in a Secret's data) in any node's journal or /var/log (the
+    pods' logs included), nor in any run record on the controller."""
     assert_no_secret_leaks(LAB)
 
 
