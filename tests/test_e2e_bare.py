@@ -9,11 +9,12 @@ package cache. One converged lab serves every check, in order:
    selection runs in --check (extended); no secret in any log, also through a --diff run that rotates
    every secret to values of every odd character; each port open only to its clients;
 3. a node whose sshd is down: named unreachable with its address, the others finish, the rerun converges;
+   faults on the reference stack: a node lost mid-run (extended), dpkg interrupted, a full disk on the data
+   host (before the variants below change the stack);
 4. variants of the stack, each carrying an order end to end: two Java versions side by side (on the
    rotated secrets; extended: molecule's java scenario runs both versions in the default run); a stack
    without billing, deployed with `toolkit deploy` (pruned everywhere); MariaDB with Kafka;
 5. the roles as a collection, used by their fully qualified names from a playbook elsewhere;
-5b. faults: a node lost mid-run (extended), dpkg interrupted, a full disk;
 6. reset keeps the data and a second bootstrap finds it (extended: the docker e2e's reset test covers the
    same promise in the default run); reset --purge-data deletes it; lab down leaves nothing of the lab behind.
 
@@ -409,93 +410,7 @@ def test_an_unreachable_node_is_named_and_the_rest_finish(lab: Lab, bare: dict[s
     assert again["hosts"]["node3"]["failed"] == 0 and again["hosts"]["node3"]["unreachable"] == 0, again["hosts"]
 
 
-# --- 4. variants of the stack
-
-
-def rotate_secrets(lab: Lab, suffix: str) -> dict[str, str]:
-    """New lab secrets holding every odd character, written where the lab inventory reads them."""
-    values = {name: f"{name}-{suffix} {ODD}" for name in ("rdbms", "nosql", "queue")}
-    for name, value in values.items():
-        (lab.lab_dir() / "secrets" / name).write_text(value)
-    up = lab.toolkit("lab", "up")  # rewrites the inventory's secrets file from the secrets
-    assert up.returncode == 0, up.stderr[-2000:]
-    return values
-
-
-@pytest.mark.extended
-def test_two_javas_side_by_side_with_rotated_odd_secrets(lab: Lab, bare: dict[str, Any]) -> None:
-    """Java 21 for orders beside Java 8, on the secrets of every odd character that the --diff test rotated
-    (one rotation serves both: a `lab up` and a whole-stack change less)."""
-    secrets = lab_secrets(lab.home)
-    assert all(ODD in secrets[name] for name in ("rdbms", "nosql", "queue")), "the rotation test did not run first"
-    recap(lab.toolkit("bootstrap", "--mode", "bare", "-s", str(VARIANTS / "two-javas.yml"), "--output", "json"))
-    front = f"http://{bare['addresses']['node3']}:3000"
-    order(lab, front, billed=True, read=pg_row(lab))
-    for node in ("node2", "node3"):
-        versions = {}
-        for app in ("catalog", "orders", "billing"):
-            pid = lab.exec(node, "systemctl", "show", "-p", "MainPID", "--value", f"toolkit-{app}").strip()
-            versions[app] = lab.exec(node, "readlink", f"/proc/{pid}/exe").strip()
-        assert "java-21" in versions["orders"] and "java-8" in versions["catalog"], versions
-    # The services follow the rotation: the new passwords work, with real clients.
-    lab.exec("node1", "redis-cli", "--no-auth-warning", "PING", env={"REDISCLI_AUTH": secrets["nosql"]})
-    pg = lab.exec("node1", "sh", "-c", "PGPASSWORD=\"$P\" psql -h 127.0.0.1 -U shop -d shop -tAc 'select 1'",
-                  env={"P": secrets["rdbms"]})
-    assert pg.strip() == "1"
-
-
-def test_a_removed_app_is_pruned_everywhere(lab: Lab, bare: dict[str, Any]) -> None:
-    # `toolkit deploy` (the apps only), as an operator drops an app: pruning is part of the apps' plays.
-    recap(lab.toolkit("deploy", "--mode", "bare", "-s", str(VARIANTS / "without-billing.yml"), "--output", "json"))
-    for node in ("node2", "node3"):
-        state = lab.exec(node, "systemctl", "show", "-p", "LoadState", "--value", "toolkit-billing", check=False)
-        assert state.strip() == "not-found", f"billing still on {node}"
-        assert lab.exec(node, "sh", "-c", "ls /opt/toolkit /etc/toolkit").count("billing") == 0
-    front = f"http://{bare['addresses']['node2']}:3000"
-    order(lab, front, billed=False, read=pg_row(lab))
-
-
-def test_mariadb_with_kafka(lab: Lab, bare: dict[str, Any]) -> None:
-    recap(lab.toolkit("bootstrap", "--mode", "bare", "-s", str(VARIANTS / "mariadb-kafka.yml"), "--output", "json"))
-    front = f"http://{bare['addresses']['node2']}:3000"
-    order_id = order(lab, front, billed=True,
-                     read=lambda i: mariadb(lab, f"select concat(quantity, '|', status) from orders where id = {i}"))
-    assert mariadb(lab, f"select count(*) from invoices where order_id = {order_id}") == "1"
-    topics = lab.exec("node1", "sh", "-c", "/opt/kafka/bin/kafka-topics.sh --bootstrap-server "
-                      f"{bare['addresses']['node1']}:9092 --list")
-    assert "orders" in topics.split()
-
-
-# --- 5. the roles as a collection
-
-
-def test_roles_are_reusable_from_the_collection(lab: Lab, tmp_path: Path) -> None:
-    built = subprocess.run([str(ROOT / "scripts" / "build-collection"), str(tmp_path / "dist")],
-                           capture_output=True, text=True, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
-    assert built.returncode == 0, built.stderr
-    tarball = built.stdout.strip().splitlines()[-1]
-    collections = tmp_path / "collections"
-    install = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--no-deps",
-                              "-p", str(collections), tarball], capture_output=True, text=True)
-    assert install.returncode == 0, install.stdout + install.stderr
-    playbook = tmp_path / "site.yml"
-    playbook.write_text(
-        "- hosts: rdbms\n  become: true\n  roles:\n    - role: toolkit.stack.postgresql\n"
-        "      vars:\n        postgresql_databases: [{name: reuse_check, owner: postgres}]\n"
-        "- hosts: apps[0]\n  become: true\n  roles:\n    - role: toolkit.stack.java\n"
-        "      vars:\n        java_version: 8\n"
-    )
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_ROLES_PATH": str(tmp_path / "none"),
-           "PATH": f"{BIN}:{os.environ['PATH']}"}
-    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(lab.lab_dir() / "inventory"), str(playbook)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=1200, env=env)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    listed = lab.exec("node1", "runuser", "-u", "postgres", "--", "psql", "-tAc",
-                      "select datname from pg_database where datname = 'reuse_check'")
-    assert listed.strip() == "reuse_check"
-
-
-# --- 5b. faults: a node lost mid-run, dpkg interrupted, a full disk (issue 13)
+# --- 3b. faults on the reference stack: a node lost mid-run, dpkg interrupted, a full disk (issue 13)
 
 
 def bootstrap_until(lab: Lab, marker: str, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], list[str]]:
@@ -581,24 +496,28 @@ def test_an_interrupted_dpkg_is_repaired_by_the_rerun(lab: Lab, bare: dict[str, 
 
 
 def test_a_full_disk_on_the_data_host_stops_the_run_and_keeps_the_data(lab: Lab, bare: dict[str, Any]) -> None:
-    """PostgreSQL's data directory moved onto a small filesystem of its own (tmpfs, a few MiB free) inside
-    node1, never the machine's disk: the run fails on node1 naming that filesystem and its free space, before
-    PostgreSQL is touched; the orders are all there, on the small disk and back on the real one."""
+    """PostgreSQL's data directory moved onto a small filesystem of its own (tmpfs) inside node1, never the
+    machine's disk, with 64 MiB left free: room for PostgreSQL's own start (a new 16 MiB WAL segment; with only a
+    few MiB it could not start at all), under the 256 MiB the role asks for (postgresql_data_min_free_mb). The run
+    fails on node1 naming that filesystem and its free space, before PostgreSQL is touched; the orders are all
+    there, on the small disk and back on the real one."""
     before = psql(lab, "select count(*) from orders")
     major = lab.exec("node1", "sh", "-c", "ls /etc/postgresql | sort -n | tail -1").strip()
     data, small, unit = f"/var/lib/postgresql/{major}/main", "/mnt/toolkit-e2e-small", f"postgresql@{major}-main"
-    lab.exec("node1", "bash", "-c", f"""set -e
+    setup = f"""set -e
 systemctl stop {unit}
 mkdir -p {small}
 used=$(du -sm {data} | cut -f1)
-mount -t tmpfs -o size=$((used + 24))m,mode=0700 toolkit-e2e-small {small}
+mount -t tmpfs -o size=$((used + 128))m,mode=0700 toolkit-e2e-small {small}
 cp -a {data}/. {small}/
 chown postgres:postgres {small}
 mount --bind {small} {data}
 free=$(df --output=avail -BM {small} | tail -1 | tr -dc 0-9)
-dd if=/dev/zero of={small}/toolkit-e2e-ballast bs=1M count=$((free - 6)) status=none
-systemctl start {unit}""")
+dd if=/dev/zero of={small}/toolkit-e2e-ballast bs=1M count=$((free - 64)) status=none
+systemctl start {unit}"""
     try:
+        # In the try: a setup that fails half-way (say, PostgreSQL refusing to start) is undone below too.
+        lab.exec("node1", "bash", "-c", setup)
         assert psql(lab, "select count(*) from orders") == before
         failed = lab.toolkit("bootstrap", "--mode", "bare", "--tags", "rdbms", "--output", "json")
         assert failed.returncode == 1, failed.stdout[-2000:] + failed.stderr[-3000:]
@@ -612,6 +531,92 @@ systemctl start {unit}""")
         lab.exec("node1", "bash", "-c", f"systemctl stop {unit}; umount {data}; umount {small}; rmdir {small}; "
                  f"systemctl start {unit}", check=False)
     assert psql(lab, "select count(*) from orders") == before
+
+
+# --- 4. variants of the stack
+
+
+def rotate_secrets(lab: Lab, suffix: str) -> dict[str, str]:
+    """New lab secrets holding every odd character, written where the lab inventory reads them."""
+    values = {name: f"{name}-{suffix} {ODD}" for name in ("rdbms", "nosql", "queue")}
+    for name, value in values.items():
+        (lab.lab_dir() / "secrets" / name).write_text(value)
+    up = lab.toolkit("lab", "up")  # rewrites the inventory's secrets file from the secrets
+    assert up.returncode == 0, up.stderr[-2000:]
+    return values
+
+
+@pytest.mark.extended
+def test_two_javas_side_by_side_with_rotated_odd_secrets(lab: Lab, bare: dict[str, Any]) -> None:
+    """Java 21 for orders beside Java 8, on the secrets of every odd character that the --diff test rotated
+    (one rotation serves both: a `lab up` and a whole-stack change less)."""
+    secrets = lab_secrets(lab.home)
+    assert all(ODD in secrets[name] for name in ("rdbms", "nosql", "queue")), "the rotation test did not run first"
+    recap(lab.toolkit("bootstrap", "--mode", "bare", "-s", str(VARIANTS / "two-javas.yml"), "--output", "json"))
+    front = f"http://{bare['addresses']['node3']}:3000"
+    order(lab, front, billed=True, read=pg_row(lab))
+    for node in ("node2", "node3"):
+        versions = {}
+        for app in ("catalog", "orders", "billing"):
+            pid = lab.exec(node, "systemctl", "show", "-p", "MainPID", "--value", f"toolkit-{app}").strip()
+            versions[app] = lab.exec(node, "readlink", f"/proc/{pid}/exe").strip()
+        assert "java-21" in versions["orders"] and "java-8" in versions["catalog"], versions
+    # The services follow the rotation: the new passwords work, with real clients.
+    lab.exec("node1", "redis-cli", "--no-auth-warning", "PING", env={"REDISCLI_AUTH": secrets["nosql"]})
+    pg = lab.exec("node1", "sh", "-c", "PGPASSWORD=\"$P\" psql -h 127.0.0.1 -U shop -d shop -tAc 'select 1'",
+                  env={"P": secrets["rdbms"]})
+    assert pg.strip() == "1"
+
+
+def test_a_removed_app_is_pruned_everywhere(lab: Lab, bare: dict[str, Any]) -> None:
+    # `toolkit deploy` (the apps only), as an operator drops an app: pruning is part of the apps' plays.
+    recap(lab.toolkit("deploy", "--mode", "bare", "-s", str(VARIANTS / "without-billing.yml"), "--output", "json"))
+    for node in ("node2", "node3"):
+        state = lab.exec(node, "systemctl", "show", "-p", "LoadState", "--value", "toolkit-billing", check=False)
+        assert state.strip() == "not-found", f"billing still on {node}"
+        assert lab.exec(node, "sh", "-c", "ls /opt/toolkit /etc/toolkit").count("billing") == 0
+    front = f"http://{bare['addresses']['node2']}:3000"
+    order(lab, front, billed=False, read=pg_row(lab))
+
+
+def test_mariadb_with_kafka(lab: Lab, bare: dict[str, Any]) -> None:
+    recap(lab.toolkit("bootstrap", "--mode", "bare", "-s", str(VARIANTS / "mariadb-kafka.yml"), "--output", "json"))
+    front = f"http://{bare['addresses']['node2']}:3000"
+    order_id = order(lab, front, billed=True,
+                     read=lambda i: mariadb(lab, f"select concat(quantity, '|', status) from orders where id = {i}"))
+    assert mariadb(lab, f"select count(*) from invoices where order_id = {order_id}") == "1"
+    topics = lab.exec("node1", "sh", "-c", "/opt/kafka/bin/kafka-topics.sh --bootstrap-server "
+                      f"{bare['addresses']['node1']}:9092 --list")
+    assert "orders" in topics.split()
+
+
+# --- 5. the roles as a collection
+
+
+def test_roles_are_reusable_from_the_collection(lab: Lab, tmp_path: Path) -> None:
+    built = subprocess.run([str(ROOT / "scripts" / "build-collection"), str(tmp_path / "dist")],
+                           capture_output=True, text=True, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
+    assert built.returncode == 0, built.stderr
+    tarball = built.stdout.strip().splitlines()[-1]
+    collections = tmp_path / "collections"
+    install = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--no-deps",
+                              "-p", str(collections), tarball], capture_output=True, text=True)
+    assert install.returncode == 0, install.stdout + install.stderr
+    playbook = tmp_path / "site.yml"
+    playbook.write_text(
+        "- hosts: rdbms\n  become: true\n  roles:\n    - role: toolkit.stack.postgresql\n"
+        "      vars:\n        postgresql_databases: [{name: reuse_check, owner: postgres}]\n"
+        "- hosts: apps[0]\n  become: true\n  roles:\n    - role: toolkit.stack.java\n"
+        "      vars:\n        java_version: 8\n"
+    )
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_ROLES_PATH": str(tmp_path / "none"),
+           "PATH": f"{BIN}:{os.environ['PATH']}"}
+    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(lab.lab_dir() / "inventory"), str(playbook)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=1200, env=env)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    listed = lab.exec("node1", "runuser", "-u", "postgres", "--", "psql", "-tAc",
+                      "select datname from pg_database where datname = 'reuse_check'")
+    assert listed.strip() == "reuse_check"
 
 
 # --- 6. reset and bootstrap again
