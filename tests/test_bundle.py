@@ -372,13 +372,23 @@ def test_publish_files_copies_a_changed_file_again(tmp_path: Path) -> None:
 REGISTRY_IMAGE = "toolkit-lab/registry:trixie"
 
 
+def registry_image(client: Any) -> str | None:
+    """A lab registry image in the local engine: the built-in lab's, else any lab's (`<lab name>/registry:trixie`,
+    e.g. an e2e lab's, which CI's earlier tests build), else None. All are Debian's docker-registry."""
+    if client.images.list(name=REGISTRY_IMAGE):
+        return REGISTRY_IMAGE
+    tags = sorted(tag for image in client.images.list(filters={"reference": "*/registry:trixie"})
+                  for tag in image.tags if tag.startswith("toolkit-") and tag.endswith("/registry:trixie"))
+    return tags[0] if tags else None
+
+
 @pytest.fixture(scope="module")
 def docker_client(require_docker: None) -> Any:
     import docker
 
     client = docker.from_env()
-    if not client.images.list(name=REGISTRY_IMAGE):
-        pytest.skip(f"the local image {REGISTRY_IMAGE} is missing (the lab builds it: toolkit lab up)")
+    if registry_image(client) is None:
+        pytest.skip(f"no lab registry image ({REGISTRY_IMAGE} or another lab's) in the engine: toolkit lab up builds one")
     return client
 
 
@@ -395,7 +405,7 @@ def registry(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> It
     """A throwaway registry on a random loopback port (Docker pushes to loopback registries over HTTP)."""
     config = tmp_path_factory.mktemp("registry") / "config.yml"
     config.write_text(REGISTRY_CONFIG)
-    container = docker_client.containers.run(REGISTRY_IMAGE, detach=True, remove=True,
+    container = docker_client.containers.run(registry_image(docker_client), detach=True, remove=True,
                                              name=f"toolkit-test-registry-{uuid.uuid4().hex[:8]}",
                                              ports={"5000/tcp": ("127.0.0.1", None)},
                                              volumes={str(config): {"bind": "/etc/docker/registry/config.yml",
