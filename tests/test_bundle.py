@@ -388,7 +388,8 @@ def docker_client(require_docker: None) -> Any:
 
     client = docker.from_env()
     if registry_image(client) is None:
-        pytest.skip(f"no lab registry image ({REGISTRY_IMAGE} or another lab's) in the engine: toolkit lab up builds one")
+        pytest.skip(f"no lab registry image ({REGISTRY_IMAGE} or another lab's) in the engine: "
+                    "toolkit lab up builds one")
     return client
 
 
