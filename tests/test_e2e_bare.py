@@ -247,7 +247,8 @@ def test_a_missing_artifact_is_named_before_any_host_changes(lab: Lab, bare: dic
 
 def test_rerun_and_check_report_zero_changed(lab: Lab, bare: dict[str, Any]) -> None:
     """The whole rerun on every node; --check on the data host and one app host (node3 runs node2's tasks)."""
-    for args in (["bootstrap", "--mode", "bare"], ["bootstrap", "--mode", "bare", "--check", "--limit", "node1,node2"]):
+    for args in (["bootstrap", "--mode", "bare"],
+                 ["bootstrap", "--mode", "bare", "--check", "--limit", "node1,node2"]):
         result = recap(lab.toolkit(*args, "--output", "json"))
         assert changed_hosts(result) == {}, f"{' '.join(args)} changed: {changed_hosts(result)}"
 
@@ -321,6 +322,15 @@ def test_no_secret_in_any_log_or_run_record(lab: Lab, bare: dict[str, Any]) -> N
     assert_no_secret_leaks(lab)
 
 
+def assert_clients_use(lab: Lab, secrets: dict[str, str]) -> None:
+    """The services follow the lab's secrets: Redis and PostgreSQL accept them from real clients on node1."""
+    pong = lab.exec("node1", "redis-cli", "--no-auth-warning", "PING", env={"REDISCLI_AUTH": secrets["nosql"]})
+    assert pong.strip() == "PONG", pong
+    pg = lab.exec("node1", "sh", "-c", "PGPASSWORD=\"$P\" psql -h 127.0.0.1 -U shop -d shop -tAc 'select 1'",
+                  env={"P": secrets["rdbms"]})
+    assert pg.strip() == "1"
+
+
 def test_a_diff_run_that_rotates_the_secrets_shows_none(lab: Lab, bare: dict[str, Any]) -> None:
     """--diff -v while every secret changes (env files, redis.conf, users' passwords): neither the old values
     nor the new ones appear anywhere; the stack follows the new ones."""
@@ -330,13 +340,8 @@ def test_a_diff_run_that_rotates_the_secrets_shows_none(lab: Lab, bare: dict[str
     changed = changed_hosts(result)
     assert {"node1", "node2", "node3"} <= set(changed), f"the rotation changed only {changed}"
     order(lab, f"http://{bare['addresses']['node2']}:3000", billed=True, read=pg_row(lab))
-    # The services follow the rotation: the new passwords work, with real clients.
     secrets = lab_secrets(lab.home)
-    pong = lab.exec("node1", "redis-cli", "--no-auth-warning", "PING", env={"REDISCLI_AUTH": secrets["nosql"]})
-    assert pong.strip() == "PONG", pong
-    pg = lab.exec("node1", "sh", "-c", "PGPASSWORD=\"$P\" psql -h 127.0.0.1 -U shop -d shop -tAc 'select 1'",
-                  env={"P": secrets["rdbms"]})
-    assert pg.strip() == "1"
+    assert_clients_use(lab, secrets)
     assert_no_secret_leaks(lab, secrets={**before, **secrets})
 
 
@@ -562,11 +567,7 @@ def test_two_javas_side_by_side_with_rotated_odd_secrets(lab: Lab, bare: dict[st
             pid = lab.exec(node, "systemctl", "show", "-p", "MainPID", "--value", f"toolkit-{app}").strip()
             versions[app] = lab.exec(node, "readlink", f"/proc/{pid}/exe").strip()
         assert "java-21" in versions["orders"] and "java-8" in versions["catalog"], versions
-    # The services follow the rotation: the new passwords work, with real clients.
-    lab.exec("node1", "redis-cli", "--no-auth-warning", "PING", env={"REDISCLI_AUTH": secrets["nosql"]})
-    pg = lab.exec("node1", "sh", "-c", "PGPASSWORD=\"$P\" psql -h 127.0.0.1 -U shop -d shop -tAc 'select 1'",
-                  env={"P": secrets["rdbms"]})
-    assert pg.strip() == "1"
+    assert_clients_use(lab, secrets)
 
 
 def test_a_removed_app_is_pruned_everywhere(lab: Lab, bare: dict[str, Any]) -> None:
