@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -111,23 +111,19 @@ def changed_hosts(result: dict[str, Any]) -> dict[str, int]:
     return {host: counts["changed"] for host, counts in result["hosts"].items() if counts["changed"]}
 
 
-def tasks_that_ran(run_dir: Path, action: str) -> list[str]:
-    """'HOST: TASK' for every task of module `action` (e.g. 'ansible.builtin.apt') that ran on a host in one
-    run, read from the run's own events (`run_dir`: a directory under TOOLKIT_HOME/runs); skipped ones are left out."""
-    ran = []
-    for path in sorted(run_dir.glob("artifacts/*/job_events/*.json")):
-        event = json.loads(path.read_text())
-        data = event.get("event_data", {})
-        if event.get("event") in ("runner_on_ok", "runner_on_failed") and data.get("resolved_action") == action:
-            ran.append(f"{data.get('host')}: {data.get('task')}")
-    return ran
+def run_events(artifacts: Path) -> Iterator[dict[str, Any]]:
+    """The events of one run, in order. `artifacts`: the run's artifacts directory, as its JSON recap names it
+    (`recap(...)["artifacts"]`)."""
+    for path in sorted((artifacts / "job_events").glob("*.json"), key=lambda p: int(p.name.split("-")[0])):
+        yield json.loads(path.read_text())
 
 
-def newest_run(home: Path, name: str) -> Path:
-    """The newest run directory of TOOLKIT_HOME `home` whose name ends with `name` (e.g. 'bootstrap-bare')."""
-    runs = sorted(p for p in (home / "runs").iterdir() if p.name.endswith(name))
-    assert runs, f"no {name} run under {home / 'runs'}"
-    return runs[-1]
+def tasks_that_ran(artifacts: Path, action: str) -> list[str]:
+    """'HOST: TASK' for every task of module `action` (e.g. 'ansible.builtin.apt') that ran on a host in the
+    run of `artifacts` (see run_events); skipped ones are left out."""
+    return [f"{data.get('host')}: {data.get('task')}" for event in run_events(artifacts)
+            if event.get("event") in ("runner_on_ok", "runner_on_failed")
+            and (data := event.get("event_data", {})).get("resolved_action") == action]
 
 
 # --- No secret anywhere: the lab's secrets searched in every place a run may leave them.

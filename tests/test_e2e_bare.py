@@ -39,8 +39,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from conftest import (BIN, ROOT, Lab, assert_no_secret_leaks, changed_hosts, lab_secrets, newest_run, recap,
-                      tasks_that_ran)
+from conftest import BIN, ROOT, Lab, assert_no_secret_leaks, changed_hosts, lab_secrets, recap, tasks_that_ran
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 VARIANTS = ROOT / "stacks" / "variants"
@@ -253,7 +252,7 @@ def test_rerun_and_check_report_zero_changed(lab: Lab, bare: dict[str, Any]) -> 
                  ["bootstrap", "--mode", "bare", "--check", "--limit", "node1,node2"]):
         result = recap(lab.toolkit(*args, "--output", "json"))
         assert changed_hosts(result) == {}, f"{' '.join(args)} changed: {changed_hosts(result)}"
-        ran = tasks_that_ran(newest_run(lab.home, "bootstrap-bare"), "ansible.builtin.apt")
+        ran = tasks_that_ran(Path(result["artifacts"]), "ansible.builtin.apt")
         assert ran == [], f"{' '.join(args)} ran apt with every package installed: {ran}"
 
 

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from conftest import ROOT, Lab, assert_no_secret_leaks, changed_hosts, newest_run, recap, tasks_that_ran
+from conftest import ROOT, Lab, assert_no_secret_leaks, changed_hosts, recap, run_events, tasks_that_ran
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 REFERENCE = ROOT / "stacks" / "reference.yml"
@@ -220,7 +220,7 @@ def test_check_reports_zero_changed(lab: Lab, docker: dict[str, Any]) -> None:
     calls apt (dpkg answers; apt would load its whole cache)."""
     result = recap(lab.toolkit("bootstrap", "--mode", "docker", "--check", "--limit", "node1,node2", "--output", "json"))
     assert changed_hosts(result) == {}, f"--check changed: {changed_hosts(result)}"
-    ran = tasks_that_ran(newest_run(lab.home, "bootstrap-docker"), "ansible.builtin.apt")
+    ran = tasks_that_ran(Path(result["artifacts"]), "ansible.builtin.apt")
     assert ran == [], f"--check ran apt with every package installed: {ran}"
 
 
@@ -291,8 +291,7 @@ class ClientLoop(threading.Thread):
 def replacement_spans(artifacts: Path, app: str) -> dict[str, tuple[str, str]]:
     """{host: (start, end)} of the task that replaced `app` in the rolling play, from the run's events."""
     spans: dict[str, list[str]] = {}
-    for path in (artifacts / "job_events").glob("*.json"):
-        event = json.loads(path.read_text())
+    for event in run_events(artifacts):
         data = event.get("event_data", {})
         if (data.get("play", "").startswith("Apps - replace") and data.get("task") == f"Run the container of {app}"
                 and event.get("event") in ("runner_on_start", "runner_on_ok")):

@@ -25,8 +25,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import (ROOT, Lab, assert_no_secret_leaks, changed_hosts, newest_run, pod_pair_manifest,
-                      push_lab_base_image, recap, tasks_that_ran)
+from conftest import (ROOT, Lab, assert_no_secret_leaks, changed_hosts, pod_pair_manifest, push_lab_base_image,
+                      recap, tasks_that_ran)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -146,7 +146,7 @@ def test_k8s_check_reports_zero_changed(k8s_lab: dict[str, Any]) -> None:
     calls apt (dpkg answers; apt would load its whole cache)."""
     check = recap(toolkit("bootstrap", "--mode", "k8s", "--check", "--limit", "node1,node2", "--output", "json"))
     assert check["status"] == "successful" and changed_hosts(check) == {}
-    ran = tasks_that_ran(newest_run(LAB.home, "bootstrap-k8s"), "ansible.builtin.apt")
+    ran = tasks_that_ran(Path(check["artifacts"]), "ansible.builtin.apt")
     assert ran == [], f"--check ran apt with every package installed: {ran}"
 
 
